@@ -1,0 +1,177 @@
+//! Secret -> SealedSecret, following upstream kubeseal's rules step by step.
+
+use crate::backend::{BackendError, RsaPublicKey};
+use crate::crypto::seal_value;
+use crate::scope::Scope;
+use crate::sealed_secret::{SealedSecret, SealedSecretSpec, SecretTemplateSpec};
+use crate::secret::PlainSecret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::BTreeMap;
+
+/// Annotations that carry a full copy of the object, secrets included: never sealed
+/// into the template (upstream issue #227).
+pub const LAST_APPLIED_ANNOTATIONS: [&str; 2] = [
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "kubecfg.ksonnet.io/last-applied-configuration",
+];
+
+/// How to seal, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct SealOptions {
+    /// `--scope`. Upstream quirk kept: `strict` (the default) never overrides a scope
+    /// annotation on the input.
+    pub scope: Scope,
+    /// `--allow-empty-data`.
+    pub allow_empty_data: bool,
+    /// `--name`: replaces the Secret's name.
+    pub name: Option<String>,
+    /// `-n/--namespace` when given on the command line: must agree with the Secret's.
+    pub namespace_flag: Option<String>,
+    /// The namespace to use when the Secret has none (kubeconfig context namespace).
+    pub default_namespace: Option<String>,
+    /// Forces the namespace regardless of the input (used by `--merge-into`).
+    pub force_namespace: Option<String>,
+}
+
+/// Why a Secret could not be sealed. The texts are upstream's where users know them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error(
+        "secret.data is empty in input Secret, assuming this is an error and aborting. To work with empty data, --allow-empty-data can be used"
+    )]
+    EmptyData,
+    #[error("missing metadata.name in input Secret")]
+    MissingName,
+    #[error("secret must declare a namespace")]
+    MissingNamespace,
+    #[error(
+        "namespace mismatch: the input Secret is in namespace {secret:?} but --namespace is {flag:?}; make them agree or drop one"
+    )]
+    NamespaceMismatch { secret: String, flag: String },
+    #[error("item {item:?}: encryption failed ({source})")]
+    Encrypt { item: String, source: BackendError },
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|v| !v.is_empty())
+}
+
+/// Seals every item of `secret` to `key`.
+pub fn seal_secret(
+    mut secret: PlainSecret,
+    key: &RsaPublicKey,
+    options: &SealOptions,
+) -> Result<SealedSecret, SealError> {
+    if secret.declared_empty && !options.allow_empty_data {
+        return Err(SealError::EmptyData);
+    }
+    if let Some(name) = non_empty(&options.name) {
+        secret.metadata.name = Some(name.to_owned());
+    }
+    if secret.name().is_empty() {
+        return Err(SealError::MissingName);
+    }
+    if let Some(ns) = non_empty(&options.force_namespace) {
+        secret.metadata.namespace = Some(ns.to_owned());
+    } else if let Some(flag) = non_empty(&options.namespace_flag)
+        && !secret.namespace().is_empty()
+        && secret.namespace() != flag
+    {
+        return Err(SealError::NamespaceMismatch {
+            secret: secret.namespace().to_owned(),
+            flag: flag.to_owned(),
+        });
+    }
+    if options.scope != Scope::Strict {
+        let annotations = secret
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new);
+        options.scope.write_annotations(annotations);
+    }
+    let scope = Scope::from_annotations(secret.metadata.annotations.as_ref());
+    if scope != Scope::ClusterWide && secret.namespace().is_empty() {
+        let fallback = non_empty(&options.namespace_flag).or(non_empty(&options.default_namespace));
+        secret.metadata.namespace = fallback.map(str::to_owned);
+    }
+    if scope != Scope::ClusterWide && secret.namespace().is_empty() {
+        return Err(SealError::MissingNamespace);
+    }
+
+    let template_meta = template_metadata(&secret.metadata);
+    let label = scope.label(secret.namespace(), secret.name());
+    let mut encrypted = BTreeMap::new();
+    for (item, value) in &secret.items {
+        let sealed = seal_value(key, value, &label).map_err(|source| SealError::Encrypt {
+            item: item.clone(),
+            source,
+        })?;
+        encrypted.insert(item.clone(), sealed);
+    }
+
+    let mut scope_annotations = BTreeMap::new();
+    scope.write_annotations(&mut scope_annotations);
+    let metadata = ObjectMeta {
+        name: secret.metadata.name.clone(),
+        namespace: secret.metadata.namespace.clone().filter(|n| !n.is_empty()),
+        annotations: Some(scope_annotations).filter(|a| !a.is_empty()),
+        ..ObjectMeta::default()
+    };
+    let mut sealed = SealedSecret::new(secret.name(), SealedSecretSpec::default());
+    sealed.metadata = metadata;
+    sealed.spec = SealedSecretSpec {
+        template: SecretTemplateSpec {
+            metadata: Some(template_meta),
+            type_: secret.type_.clone(),
+            immutable: secret.immutable,
+            data: None,
+        },
+        data: None,
+        encrypted_data: encrypted,
+    };
+    Ok(sealed)
+}
+
+/// The Secret's metadata as the template keeps it: without server-set fields, owner
+/// references or last-applied annotations.
+pub fn template_metadata(meta: &ObjectMeta) -> ObjectMeta {
+    let mut m = meta.clone();
+    m.self_link = None;
+    m.uid = None;
+    m.resource_version = None;
+    m.generation = None;
+    m.creation_timestamp = None;
+    m.deletion_timestamp = None;
+    m.deletion_grace_period_seconds = None;
+    m.managed_fields = None;
+    m.owner_references = None;
+    if let Some(annotations) = m.annotations.as_mut() {
+        for key in LAST_APPLIED_ANNOTATIONS {
+            annotations.remove(key);
+        }
+    }
+    normalize_metadata(&mut m);
+    m
+}
+
+/// Drops empty maps and lists and empty names, which Go would omit when printing.
+pub fn normalize_metadata(m: &mut ObjectMeta) {
+    if m.annotations.as_ref().is_some_and(BTreeMap::is_empty) {
+        m.annotations = None;
+    }
+    if m.labels.as_ref().is_some_and(BTreeMap::is_empty) {
+        m.labels = None;
+    }
+    if m.finalizers.as_ref().is_some_and(Vec::is_empty) {
+        m.finalizers = None;
+    }
+    if m.owner_references.as_ref().is_some_and(Vec::is_empty) {
+        m.owner_references = None;
+    }
+    if m.namespace.as_deref() == Some("") {
+        m.namespace = None;
+    }
+    if m.name.as_deref() == Some("") {
+        m.name = None;
+    }
+}

@@ -1,0 +1,160 @@
+//! The `bitnami.com/v1alpha1` `SealedSecret` custom resource, field for field as upstream
+//! defines it, so that objects pass through our types without losing anything.
+
+use crate::scope::Scope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const GROUP: &str = "bitnami.com";
+pub const VERSION: &str = "v1alpha1";
+pub const API_VERSION: &str = "bitnami.com/v1alpha1";
+pub const KIND: &str = "SealedSecret";
+
+/// SealedSecretSpec is the specification of a SealedSecret.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "bitnami.com",
+    version = "v1alpha1",
+    kind = "SealedSecret",
+    plural = "sealedsecrets",
+    singular = "sealedsecret",
+    namespaced,
+    status = "SealedSecretStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "SealedSecret is the K8s representation of a \"sealed Secret\" - a regular k8s Secret that has been sealed (encrypted) using the controller's key.",
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.conditions[0].message"
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        json_path = ".status.conditions[0].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+pub struct SealedSecretSpec {
+    /// Template defines the structure of the Secret that will be created from this sealed secret.
+    #[serde(default, skip_serializing_if = "SecretTemplateSpec::is_empty")]
+    pub template: SecretTemplateSpec,
+
+    /// Data is deprecated and will be removed eventually. Use per-value EncryptedData instead.
+    /// Base64 of one sealed blob holding a whole JSON-encoded Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+
+    /// Item name to base64 of the sealed value.
+    #[serde(rename = "encryptedData", default)]
+    pub encrypted_data: BTreeMap<String, String>,
+}
+
+/// SecretTemplateSpec describes the structure a Secret should have when created from a template.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct SecretTemplateSpec {
+    /// Standard object's metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ObjectMeta>,
+
+    /// Used to facilitate programmatic handling of secret data.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
+
+    /// Immutable, if set to true, ensures that data stored in the Secret cannot be updated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
+
+    /// Keys that should be templated using decrypted data. A `null` value drops the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<BTreeMap<String, Option<String>>>,
+}
+
+impl SecretTemplateSpec {
+    pub fn is_empty(&self) -> bool {
+        self == &SecretTemplateSpec::default()
+    }
+
+    pub fn annotations(&self) -> Option<&BTreeMap<String, String>> {
+        self.metadata.as_ref().and_then(|m| m.annotations.as_ref())
+    }
+}
+
+/// SealedSecretStatus is the most recently observed status of the SealedSecret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretStatus {
+    /// ObservedGeneration reflects the generation most recently observed by the controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Represents the latest available observations of a sealed secret's current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<SealedSecretCondition>>,
+}
+
+/// SealedSecretCondition describes the state of a sealed secret at a certain point.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedSecretCondition {
+    /// Type of condition for a sealed secret. Valid value: "Synced".
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Status of the condition: "True", "False", or "Unknown".
+    pub status: String,
+    /// The last time this condition was updated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<Time>,
+    /// Last time the condition transitioned from one status to another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// The reason for the condition's last transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A human readable message indicating details about the transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl SealedSecret {
+    /// The scope the object declares in its own `metadata.annotations`. This is what the
+    /// controller honours; the template's annotations never widen it.
+    pub fn scope(&self) -> Scope {
+        Scope::from_annotations(self.metadata.annotations.as_ref())
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.metadata.namespace.as_deref().unwrap_or_default()
+    }
+
+    /// `namespace/name`, or just `name` without a namespace: how errors name the object.
+    pub fn display_name(&self) -> String {
+        object_display_name(self.namespace(), self.name())
+    }
+
+    /// The RSA-OAEP label this object's values must have been sealed with.
+    pub fn label(&self) -> Vec<u8> {
+        self.scope().label(self.namespace(), self.name())
+    }
+}
+
+/// How errors name an object: `namespace/name`, `name`, or `(unnamed)`.
+pub fn object_display_name(namespace: &str, name: &str) -> String {
+    match (namespace, name) {
+        ("", "") => "(unnamed)".to_owned(),
+        ("", name) => name.to_owned(),
+        (ns, "") => format!("{ns}/(unnamed)"),
+        (ns, name) => format!("{ns}/{name}"),
+    }
+}
