@@ -130,3 +130,81 @@ pub fn private_key_from_secret(secret: &Secret) -> Result<RsaPrivateKey, KeySecr
         source,
     })
 }
+
+/// Why a key backup could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyBackupError {
+    #[error("{0}")]
+    Key(#[from] KeySecretError),
+    #[error("{0}")]
+    Pem(KeyError),
+    #[error("{0}")]
+    Decode(#[from] crate::codec::DecodeError),
+    #[error(
+        "expected a PEM private key, a key Secret or a v1 List of key Secrets, found kind {0:?}"
+    )]
+    WrongKind(String),
+    #[error("holds no key")]
+    Empty,
+}
+
+#[derive(serde::Deserialize)]
+struct KindProbe {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct SecretList {
+    #[serde(default)]
+    items: Vec<crate::secret::SecretDocument>,
+}
+
+/// Reads the private keys of a backup, in every form upstream accepts: a PEM key, a
+/// key Secret (YAML or JSON, several documents allowed), or a `v1` `List` of them.
+pub fn parse_key_backup(bytes: &[u8]) -> Result<Vec<RsaPrivateKey>, KeyBackupError> {
+    if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return parse_private_key_pem(bytes)
+            .map(|k| vec![k])
+            .map_err(KeyBackupError::Pem);
+    }
+    let probes: Vec<KindProbe> = crate::codec::decode_stream(bytes)?;
+    let mut documents = Vec::new();
+    if probes.iter().any(|p| p.kind.as_deref() == Some("List")) {
+        let lists: Vec<SecretList> = crate::codec::decode_stream(bytes)?;
+        documents.extend(lists.into_iter().flat_map(|l| l.items));
+    } else {
+        documents = crate::codec::decode_stream(bytes)?;
+    }
+    let mut keys = Vec::new();
+    for document in documents {
+        match document.kind.as_deref() {
+            Some("Secret") | None => {}
+            Some(other) => return Err(KeyBackupError::WrongKind(other.to_owned())),
+        }
+        let name = document.display_name();
+        let pem_b64 = document
+            .data
+            .as_ref()
+            .and_then(|d| d.get(TLS_KEY))
+            .and_then(|v| v.clone())
+            .ok_or_else(|| KeySecretError::MissingKey {
+                secret: name.clone(),
+            })?;
+        let pem = crate::crypto::decode_base64(&pem_b64).map_err(|e| KeySecretError::Invalid {
+            secret: name.clone(),
+            item: TLS_KEY,
+            source: KeyError::Pem(e.to_string()),
+        })?;
+        let key = parse_private_key_pem(&pem).map_err(|source| KeySecretError::Invalid {
+            secret: name,
+            item: TLS_KEY,
+            source,
+        })?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(KeyBackupError::Empty);
+    }
+    Ok(keys)
+}

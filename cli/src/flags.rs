@@ -1,0 +1,467 @@
+//! Every upstream kubeseal flag, with its name, default and meaning. Each flag can also
+//! be set as `SEALED_SECRETS_<FLAG>` (upper case, `-` as `_`), as upstream allows.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sealed_common::Scope;
+
+const EXAMPLES: &str = "\
+Examples:
+  # Seal a Secret with a certificate file (no cluster needed)
+  kubectl create secret generic db --from-literal=password=s3cr3t -n prod --dry-run=client -o yaml \\
+    | kubeseal --cert cert.pem -o yaml > db-sealed.yaml
+
+  # Seal one value for pasting into an existing SealedSecret
+  echo -n s3cr3t | kubeseal --raw --cert cert.pem --namespace prod --name db --from-file=/dev/stdin
+
+  # Add or replace items in an existing SealedSecret file, in place
+  kubeseal --cert cert.pem --merge-into db-sealed.yaml < new-items.yaml
+
+  # Disaster recovery: open SealedSecrets with backed-up controller keys
+  kubeseal --recovery-unseal --recovery-private-key keys-backup.yaml -o yaml < db-sealed.yaml
+
+  # Shell completion
+  kubeseal completion bash > /etc/bash_completion.d/kubeseal";
+
+/// kubeseal: encrypt a Kubernetes Secret into a SealedSecret that only the controller
+/// can open, so it can be committed to Git.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubeseal",
+    disable_version_flag = true,
+    after_long_help = EXAMPLES,
+    override_usage = "kubeseal [FLAGS] < secret.yaml > sealed-secret.json\n       kubeseal completion <SHELL>"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub flags: Flags,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Output formats of `-o/--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Json,
+    Yaml,
+}
+
+/// Parses booleans as Go's `strconv.ParseBool`, so `--raw=true` and
+/// `SEALED_SECRETS_RAW=1` work as with upstream.
+pub fn go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        other => Err(format!("invalid boolean {other:?}")),
+    }
+}
+
+/// Parses `--scope` with upstream's wording on error.
+pub fn parse_scope(s: &str) -> Result<Scope, String> {
+    s.parse::<Scope>().map_err(|e| e.to_string())
+}
+
+#[derive(Args, Debug, Default)]
+pub struct Flags {
+    // ---- Sealing ----
+    /// Certificate / public key file/URL to use for encryption. Overrides --controller-*
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CERT",
+        hide_env_values = true,
+        value_name = "FILE|URL",
+        help_heading = "Sealing"
+    )]
+    pub cert: Option<String>,
+
+    /// Set the scope of the sealed secret: strict, namespace-wide, cluster-wide (defaults to strict). Mandatory for --raw, otherwise the 'sealedsecrets.bitnami.com/cluster-wide' and 'sealedsecrets.bitnami.com/namespace-wide' annotations on the input secret can be used to select the scope.
+    #[arg(long, env = "SEALED_SECRETS_SCOPE", hide_env_values = true, value_parser = parse_scope, value_name = "SCOPE", help_heading = "Sealing")]
+    pub scope: Option<Scope>,
+
+    /// Name of the sealed secret (required with --raw and default (strict) scope)
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_NAME",
+        hide_env_values = true,
+        help_heading = "Sealing"
+    )]
+    pub name: Option<String>,
+
+    /// Allow empty data in the secret object
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_ALLOW_EMPTY_DATA",
+        help_heading = "Sealing"
+    )]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    pub allow_empty_data: bool,
+
+    /// Encrypt a raw value passed via the --from-* flags instead of the whole secret object
+    #[arg(long, env = "SEALED_SECRETS_RAW", help_heading = "Sealing")]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    pub raw: bool,
+
+    /// (only with --raw) Secret items can be sourced from files. Pro-tip: you can use /dev/stdin to read pipe input. This flag tries to follow the same syntax as in kubectl
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_FROM_FILE",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_name = "[KEY=]FILE",
+        help_heading = "Sealing"
+    )]
+    pub from_file: Vec<String>,
+
+    /// Merge items from secret into an existing sealed secret file, updating the file in-place instead of writing to stdout.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_MERGE_INTO",
+        hide_env_values = true,
+        value_name = "FILE",
+        help_heading = "Sealing"
+    )]
+    pub merge_into: Option<String>,
+
+    // ---- Input and output ----
+    /// Secret (input) file
+    #[arg(
+        short = 'f',
+        long,
+        env = "SEALED_SECRETS_SECRET_FILE",
+        hide_env_values = true,
+        value_name = "FILE",
+        help_heading = "Input and output"
+    )]
+    pub secret_file: Option<String>,
+
+    /// Sealed-secret (output) file, written only when everything succeeded
+    #[arg(
+        short = 'w',
+        long,
+        env = "SEALED_SECRETS_SEALED_SECRET_FILE",
+        hide_env_values = true,
+        value_name = "FILE",
+        help_heading = "Input and output"
+    )]
+    pub sealed_secret_file: Option<String>,
+
+    /// Output format for sealed secret. Either json or yaml [default: json]
+    #[arg(
+        short = 'o',
+        long,
+        env = "SEALED_SECRETS_FORMAT",
+        hide_env_values = true,
+        value_enum,
+        ignore_case = true,
+        help_heading = "Input and output"
+    )]
+    pub format: Option<OutputFormat>,
+
+    // ---- Other modes ----
+    /// Write certificate to stdout. Useful for later use with --cert
+    #[arg(long, env = "SEALED_SECRETS_FETCH_CERT", help_heading = "Other modes")]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    pub fetch_cert: bool,
+
+    /// Validate that the sealed secret can be decrypted
+    #[arg(long, env = "SEALED_SECRETS_VALIDATE", help_heading = "Other modes")]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    pub validate: bool,
+
+    /// Re-encrypt the given sealed secret to use the latest cluster key.
+    #[arg(
+        long,
+        alias = "rotate",
+        env = "SEALED_SECRETS_RE_ENCRYPT",
+        help_heading = "Other modes"
+    )]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    pub re_encrypt: bool,
+
+    /// Decrypt a sealed secrets file obtained from stdin, using the private key passed with --recovery-private-key. Intended to be used in disaster recovery mode.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_RECOVERY_UNSEAL",
+        help_heading = "Other modes"
+    )]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    pub recovery_unseal: bool,
+
+    /// Private key filename used by the --recovery-unseal command. Multiple files accepted either via comma separated list or by repetition of the flag. Either PEM encoded private keys or a backup of a json/yaml encoded k8s sealed-secret controller secret (and v1.List) are accepted.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_RECOVERY_PRIVATE_KEY",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_name = "FILE",
+        help_heading = "Other modes"
+    )]
+    pub recovery_private_key: Vec<String>,
+
+    /// Print version information and exit
+    #[arg(long, help_heading = "Other modes")]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    pub version: bool,
+
+    // ---- Controller ----
+    /// Name of sealed-secrets controller.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAME",
+        hide_env_values = true,
+        default_value = "sealed-secrets-controller",
+        help_heading = "Controller"
+    )]
+    pub controller_name: String,
+
+    /// Namespace of sealed-secrets controller.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        hide_env_values = true,
+        default_value = "kube-system",
+        help_heading = "Controller"
+    )]
+    pub controller_namespace: String,
+
+    #[command(flatten)]
+    pub kube: KubeFlags,
+
+    #[command(flatten)]
+    pub logging: LoggingFlags,
+}
+
+/// The usual kubectl client flags.
+#[derive(Args, Debug, Default)]
+pub struct KubeFlags {
+    /// Path to a kube config. Only required if out-of-cluster
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KUBECONFIG",
+        hide_env_values = true,
+        value_name = "FILE",
+        help_heading = "Kubernetes client"
+    )]
+    pub kubeconfig: Option<String>,
+
+    /// If present, the namespace scope for this CLI request
+    #[arg(
+        short = 'n',
+        long,
+        env = "SEALED_SECRETS_NAMESPACE",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub namespace: Option<String>,
+
+    /// The name of the kubeconfig context to use
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTEXT",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub context: Option<String>,
+
+    /// The name of the kubeconfig cluster to use
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CLUSTER",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub cluster: Option<String>,
+
+    /// The name of the kubeconfig user to use
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_USER",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub user: Option<String>,
+
+    /// The address and port of the Kubernetes API server
+    #[arg(
+        short = 's',
+        long,
+        env = "SEALED_SECRETS_SERVER",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub server: Option<String>,
+
+    /// Bearer token for authentication to the API server
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_TOKEN",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub token: Option<String>,
+
+    /// Path to a cert file for the certificate authority
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CERTIFICATE_AUTHORITY",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub certificate_authority: Option<String>,
+
+    /// Path to a client certificate file for TLS
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CLIENT_CERTIFICATE",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub client_certificate: Option<String>,
+
+    /// Path to a client key file for TLS
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CLIENT_KEY",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub client_key: Option<String>,
+
+    /// If true, the server's certificate will not be checked for validity. This will make your HTTPS connections insecure
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_INSECURE_SKIP_TLS_VERIFY",
+        help_heading = "Kubernetes client"
+    )]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// If provided, this name will be used to validate server certificate. If this is not provided, hostname used to contact the server is used.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_TLS_SERVER_NAME",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub tls_server_name: Option<String>,
+
+    /// The length of time to wait before giving up on a single server request. Non-zero values should contain a corresponding time unit (e.g. 1s, 2m, 3h). A value of zero means don't timeout requests.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_REQUEST_TIMEOUT",
+        hide_env_values = true,
+        default_value = "0",
+        help_heading = "Kubernetes client"
+    )]
+    pub request_timeout: String,
+
+    /// Username to impersonate for the operation
+    #[arg(
+        long = "as",
+        env = "SEALED_SECRETS_AS",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub as_user: Option<String>,
+
+    /// Group to impersonate for the operation, this flag can be repeated to specify multiple groups.
+    #[arg(
+        long = "as-group",
+        env = "SEALED_SECRETS_AS_GROUP",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub as_group: Vec<String>,
+
+    /// UID to impersonate for the operation
+    #[arg(
+        long = "as-uid",
+        env = "SEALED_SECRETS_AS_UID",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub as_uid: Option<String>,
+
+    /// Username for basic authentication to the API server
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_USERNAME",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub username: Option<String>,
+
+    /// Password for basic authentication to the API server
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_PASSWORD",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub password: Option<String>,
+
+    /// If provided, this URL will be used to connect via proxy
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_PROXY_URL",
+        hide_env_values = true,
+        help_heading = "Kubernetes client"
+    )]
+    pub proxy_url: Option<String>,
+
+    /// If true, opt-out of response compression for all requests to the server
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_DISABLE_COMPRESSION",
+        help_heading = "Kubernetes client"
+    )]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    pub disable_compression: bool,
+}
+
+/// Go's klog flags: accepted so that existing scripts keep working, otherwise ignored.
+#[derive(Args, Debug, Default)]
+#[command(next_help_heading = "Logging (accepted for compatibility; no effect)")]
+pub struct LoggingFlags {
+    /// number for the log level verbosity
+    #[arg(short = 'v', long = "v", value_name = "LEVEL")]
+    pub v: Option<String>,
+    /// comma-separated list of pattern=N settings for file-filtered logging
+    #[arg(long)]
+    pub vmodule: Option<String>,
+    #[arg(long = "add_dir_header", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub add_dir_header: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub alsologtostderr: Option<String>,
+    #[arg(long, hide = true)]
+    pub alsologtostderrthreshold: Option<String>,
+    #[arg(long = "legacy_stderr_threshold_behavior", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub legacy_stderr_threshold_behavior: Option<String>,
+    #[arg(long = "log_backtrace_at", hide = true)]
+    pub log_backtrace_at: Option<String>,
+    #[arg(long = "log_dir", hide = true)]
+    pub log_dir: Option<String>,
+    #[arg(long = "log_file", hide = true)]
+    pub log_file: Option<String>,
+    #[arg(long = "log_file_max_size", hide = true)]
+    pub log_file_max_size: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub logtostderr: Option<String>,
+    #[arg(long = "one_output", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub one_output: Option<String>,
+    #[arg(long = "skip_headers", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub skip_headers: Option<String>,
+    #[arg(long = "skip_log_headers", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub skip_log_headers: Option<String>,
+    #[arg(long, hide = true)]
+    pub stderrthreshold: Option<String>,
+}

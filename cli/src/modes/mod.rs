@@ -1,0 +1,123 @@
+//! One module per kubeseal mode. Each returns the bytes to write; `main` writes them
+//! only when the whole mode succeeded, so a failure never leaves half an output.
+
+pub mod fetch_cert;
+pub mod merge_into;
+pub mod raw;
+pub mod recovery_unseal;
+pub mod seal;
+
+use crate::flags::{Flags, OutputFormat};
+use crate::io::read_cert_source;
+use anyhow::{Context, Result, bail};
+use sealed_common::codec::{DecodeError, Format, decode_stream};
+use sealed_common::keys::Certificate;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::time::{Duration, SystemTime};
+
+/// The output format: `-o`, except that a `-w` file ending in `.yaml`/`.yml` forces
+/// YAML, as upstream does. JSON by default.
+pub fn output_format(flags: &Flags) -> Format {
+    let forced_yaml = flags
+        .sealed_secret_file
+        .as_deref()
+        .and_then(|f| std::path::Path::new(f).extension())
+        .is_some_and(|e| e == "yaml" || e == "yml");
+    match (forced_yaml, flags.format) {
+        (true, _) | (false, Some(OutputFormat::Yaml)) => Format::Yaml,
+        _ => Format::Json,
+    }
+}
+
+/// `--request-timeout` as a duration; `0` means none.
+pub fn request_timeout(flags: &Flags) -> Result<Option<Duration>> {
+    let text = flags.kube.request_timeout.trim();
+    if text.is_empty() || text == "0" {
+        return Ok(None);
+    }
+    let parsed = if let Ok(secs) = text.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        let span: jiff::Span = text.parse().with_context(|| {
+            format!("invalid --request-timeout {text:?}: use a number with a unit, such as 30s, 2m or 1h")
+        })?;
+        let secs = span.total(jiff::Unit::Second).unwrap_or(0.0).max(0.0);
+        Duration::from_secs_f64(secs)
+    };
+    Ok(Some(parsed).filter(|d| !d.is_zero()))
+}
+
+/// Loads the sealing certificate from `--cert` and refuses an expired one.
+pub fn load_certificate(flags: &Flags) -> Result<Certificate> {
+    let source = cert_source(flags)?;
+    let bytes = read_cert_source(source, request_timeout(flags)?)?;
+    let cert =
+        Certificate::from_pem(&bytes).with_context(|| format!("cannot use --cert {source:?}"))?;
+    cert.check_not_expired(SystemTime::now())?;
+    Ok(cert)
+}
+
+/// `--cert`, or the error that explains why there is none.
+pub fn cert_source(flags: &Flags) -> Result<&str> {
+    match flags.cert.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Ok(c),
+        None => bail!(needs_cluster(
+            "fetching the certificate from the controller",
+            "pass --cert FILE or --cert https://... (the controller serves it at /v1/cert.pem)"
+        )),
+    }
+}
+
+/// The error for modes that talk to the controller through the API server.
+pub fn needs_cluster(what: &str, instead: &str) -> String {
+    format!(
+        "{what} goes through the Kubernetes API server to the controller, which this kubeseal build cannot do yet; {instead}"
+    )
+}
+
+#[derive(Deserialize)]
+struct TypeProbe {
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// Decodes every document of the input as `T` after checking that each one declares
+/// `kind` (and `apiVersion`, when given). Errors name the document by position.
+pub fn decode_kind<T: DeserializeOwned>(
+    bytes: &[u8],
+    kind: &str,
+    api_version: &str,
+) -> Result<Vec<T>> {
+    let described = |e: DecodeError| anyhow::anyhow!("cannot read the input: {e}");
+    let probes: Vec<TypeProbe> = decode_stream(bytes).map_err(described)?;
+    for (i, probe) in probes.iter().enumerate() {
+        match probe.kind.as_deref() {
+            Some(k) if k == kind => {}
+            Some(other) => bail!(
+                "input document {}: kind is {other:?}, expected {kind:?}",
+                i + 1
+            ),
+            None => bail!(
+                "input document {}: missing kind, expected \"kind: {kind}\"",
+                i + 1
+            ),
+        }
+        if let Some(v) = probe.api_version.as_deref()
+            && v != api_version
+        {
+            bail!(
+                "input document {}: apiVersion is {v:?}, expected {api_version:?}",
+                i + 1
+            );
+        }
+    }
+    decode_stream(bytes).map_err(described)
+}
+
+/// Where an error happened, for the end of a one-line message.
+pub fn at_document(index: usize, name: &str) -> String {
+    format!("input document {index}: {name}")
+}

@@ -1,0 +1,71 @@
+//! `--recovery-unseal`: open SealedSecrets offline with backed-up controller keys and
+//! print the Secrets, as upstream prints them (a 0-byte value shows as `null`).
+
+use super::{at_document, decode_kind, output_format};
+use crate::flags::Flags;
+use crate::io::read_input;
+use anyhow::{Context, Result, anyhow, bail};
+use sealed_common::codec::{SECRET, to_text};
+use sealed_common::key_secret::parse_key_backup;
+use sealed_common::keys::fingerprint;
+use sealed_common::sealed_secret::{API_VERSION, KIND};
+use sealed_common::unseal::{UnsealOptions, unseal};
+use sealed_common::{RsaPrivateKey, SealedSecret};
+use serde_json::Value;
+
+/// Reads every key of every `--recovery-private-key` file, dropping duplicates.
+pub fn load_keys(files: &[String]) -> Result<Vec<RsaPrivateKey>> {
+    if files.is_empty() {
+        bail!(
+            "--recovery-unseal needs --recovery-private-key FILE: a PEM private key, a key Secret backup, or a v1 List of them"
+        );
+    }
+    let mut keys: Vec<RsaPrivateKey> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for file in files {
+        let bytes = std::fs::read(file)
+            .with_context(|| format!("cannot read --recovery-private-key {file:?}"))?;
+        let found = parse_key_backup(&bytes)
+            .map_err(|e| anyhow!("--recovery-private-key {file:?}: {e}"))?;
+        for key in found {
+            if seen.insert(fingerprint(key.public_key())) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+pub fn run(flags: &Flags) -> Result<Vec<u8>> {
+    let keys = load_keys(&flags.recovery_private_key)?;
+    let key_refs: Vec<&RsaPrivateKey> = keys.iter().collect();
+    let input = read_input(flags.secret_file.as_deref(), "a json/yaml SealedSecret")?;
+    let documents: Vec<SealedSecret> = decode_kind(&input, KIND, API_VERSION)?;
+    if documents.is_empty() {
+        bail!(
+            "no SealedSecret in the input: expected a YAML or JSON SealedSecret on stdin or in --secret-file"
+        );
+    }
+    let format = output_format(flags);
+    let mut out = String::new();
+    for (i, sealed) in documents.iter().enumerate() {
+        let opened = unseal(sealed, &key_refs, UnsealOptions::default())
+            .map_err(|e| anyhow!("{e} ({})", at_document(i + 1, &sealed.display_name())))?;
+        let mut value = serde_json::to_value(&opened.secret)?;
+        empty_values_as_null(&mut value);
+        out.push_str(&to_text(&value, &SECRET, format)?);
+    }
+    Ok(out.into_bytes())
+}
+
+/// Go prints a nil `[]byte` as `null`, and upstream's decryption yields nil for a
+/// 0-byte value.
+fn empty_values_as_null(secret: &mut Value) {
+    if let Some(Value::Object(data)) = secret.get_mut("data") {
+        for value in data.values_mut() {
+            if value.as_str() == Some("") {
+                *value = Value::Null;
+            }
+        }
+    }
+}
