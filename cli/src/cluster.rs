@@ -53,15 +53,12 @@ pub fn default_namespace(flags: &KubeFlags) -> Result<Option<String>> {
         return Ok(None);
     };
     let context = config.contexts.iter().find(|c| c.name == wanted);
-    Ok(match context {
-        Some(named) => Some(
-            named
-                .context
-                .as_ref()
-                .and_then(|c| c.namespace.clone())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "default".to_owned()),
-        ),
-        None => None,
-    })
+    Ok(context.map(|named| {
+        named
+            .context
+            .as_ref()
+            .and_then(|c| c.namespace.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".to_owned())
+    }))
 }

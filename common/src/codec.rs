@@ -84,7 +84,18 @@ pub fn decode_stream<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, Decode
         return Ok(out);
     }
     serde_saphyr::from_multiple_with_options(text, yaml_options())
-        .map_err(|e| DecodeError::Yaml(one_line(&e.to_string())))
+        .map_err(|e| DecodeError::Yaml(yaml_message(&e.to_string())))
+}
+
+/// Words a parser message for users: no library hints, and the safety limits named.
+fn yaml_message(raw: &str) -> String {
+    let text = one_line(raw).replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    match text.strip_prefix("budget breached: ") {
+        Some(rest) => format!(
+            "the document exceeds the parser's safety limits (YAML alias bomb or oversized input): {rest}"
+        ),
+        None => text,
+    }
 }
 
 /// Decodes exactly one document.

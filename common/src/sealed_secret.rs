@@ -26,21 +26,9 @@ pub const KIND: &str = "SealedSecret";
     derive = "PartialEq",
     derive = "Default",
     doc = "SealedSecret is the K8s representation of a \"sealed Secret\" - a regular k8s Secret that has been sealed (encrypted) using the controller's key.",
-    printcolumn(
-        name = "Status",
-        type_ = "string",
-        json_path = ".status.conditions[0].message"
-    ),
-    printcolumn(
-        name = "Synced",
-        type_ = "string",
-        json_path = ".status.conditions[0].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.conditions[0].message"}"#,
+    printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[0].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 pub struct SealedSecretSpec {
     /// Template defines the structure of the Secret that will be created from this sealed secret.
