@@ -190,10 +190,9 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), BackendError> {
     aws_lc_rs::rand::fill(buf).map_err(|_| BackendError::Random)
 }
 
-fn gcm_key(key: &[u8; SESSION_KEY_LEN]) -> LessSafeKey {
-    // A 32-byte key is always valid for AES-256-GCM.
-    let unbound = UnboundKey::new(&AES_256_GCM, key).unwrap_or_else(|_| unreachable!());
-    LessSafeKey::new(unbound)
+fn gcm_key(key: &[u8; SESSION_KEY_LEN]) -> Result<LessSafeKey, BackendError> {
+    let unbound = UnboundKey::new(&AES_256_GCM, key).map_err(|_| BackendError::Gcm)?;
+    Ok(LessSafeKey::new(unbound))
 }
 
 /// AES-256-GCM with a zero nonce (each session key is used once) and no AAD.
@@ -205,17 +204,26 @@ pub fn gcm_seal_append(
 ) -> Result<(), BackendError> {
     let start = out.len();
     out.extend_from_slice(plaintext);
-    let mut tail = out.split_off(start);
-    gcm_key(key)
-        .seal_in_place_append_tag(
+    let sealed = gcm_key(key).and_then(|k| {
+        k.seal_in_place_separate_tag(
             Nonce::assume_unique_for_key([0u8; 12]),
             Aad::empty(),
-            &mut tail,
+            &mut out[start..],
         )
-        .map_err(|_| BackendError::Gcm)?;
-    out.extend_from_slice(&tail);
-    tail.iter_mut().for_each(|b| *b = 0);
-    Ok(())
+        .map_err(|_| BackendError::Gcm)
+    });
+    match sealed {
+        Ok(tag) => {
+            out.extend_from_slice(tag.as_ref());
+            Ok(())
+        }
+        Err(e) => {
+            // Do not leave plaintext behind in the caller's buffer.
+            out[start..].iter_mut().for_each(|b| *b = 0);
+            out.truncate(start);
+            Err(e)
+        }
+    }
 }
 
 /// Opens `ciphertext || tag` sealed by [`gcm_seal_append`].
@@ -224,7 +232,7 @@ pub fn gcm_open(
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
     let mut buf = Zeroizing::new(sealed.to_vec());
-    let len = gcm_key(key)
+    let len = gcm_key(key)?
         .open_in_place(
             Nonce::assume_unique_for_key([0u8; 12]),
             Aad::empty(),
