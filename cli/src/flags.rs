@@ -28,6 +28,7 @@ Examples:
 #[command(
     name = "kubeseal",
     disable_version_flag = true,
+    disable_help_subcommand = true,
     after_long_help = EXAMPLES,
     override_usage = "kubeseal [FLAGS] < secret.yaml > sealed-secret.json\n       kubeseal completion <SHELL>"
 )]
@@ -102,12 +103,12 @@ pub struct Flags {
         env = "SEALED_SECRETS_ALLOW_EMPTY_DATA",
         help_heading = "Sealing"
     )]
-    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub allow_empty_data: bool,
 
     /// Encrypt a raw value passed via the --from-* flags instead of the whole secret object
     #[arg(long, env = "SEALED_SECRETS_RAW", help_heading = "Sealing")]
-    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub raw: bool,
 
     /// (only with --raw) Secret items can be sourced from files. Pro-tip: you can use /dev/stdin to read pipe input. This flag tries to follow the same syntax as in kubectl
@@ -169,12 +170,12 @@ pub struct Flags {
     // ---- Other modes ----
     /// Write certificate to stdout. Useful for later use with --cert
     #[arg(long, env = "SEALED_SECRETS_FETCH_CERT", help_heading = "Other modes")]
-    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub fetch_cert: bool,
 
     /// Validate that the sealed secret can be decrypted
     #[arg(long, env = "SEALED_SECRETS_VALIDATE", help_heading = "Other modes")]
-    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub validate: bool,
 
     /// Re-encrypt the given sealed secret to use the latest cluster key.
@@ -184,7 +185,7 @@ pub struct Flags {
         env = "SEALED_SECRETS_RE_ENCRYPT",
         help_heading = "Other modes"
     )]
-    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub re_encrypt: bool,
 
     /// Decrypt a sealed secrets file obtained from stdin, using the private key passed with --recovery-private-key. Intended to be used in disaster recovery mode.
@@ -193,7 +194,7 @@ pub struct Flags {
         env = "SEALED_SECRETS_RECOVERY_UNSEAL",
         help_heading = "Other modes"
     )]
-    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub recovery_unseal: bool,
 
     /// Private key filename used by the --recovery-unseal command. Multiple files accepted either via comma separated list or by repetition of the flag. Either PEM encoded private keys or a backup of a json/yaml encoded k8s sealed-secret controller secret (and v1.List) are accepted.
@@ -209,7 +210,7 @@ pub struct Flags {
 
     /// Print version information and exit
     #[arg(long, help_heading = "Other modes")]
-    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub version: bool,
 
     // ---- Controller ----
@@ -342,7 +343,7 @@ pub struct KubeFlags {
         env = "SEALED_SECRETS_INSECURE_SKIP_TLS_VERIFY",
         help_heading = "Kubernetes client"
     )]
-    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub insecure_skip_tls_verify: bool,
 
     /// If provided, this name will be used to validate server certificate. If this is not provided, hostname used to contact the server is used.
@@ -424,7 +425,7 @@ pub struct KubeFlags {
         env = "SEALED_SECRETS_DISABLE_COMPRESSION",
         help_heading = "Kubernetes client"
     )]
-    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, hide_env_values = true)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub disable_compression: bool,
 }
 
