@@ -31,7 +31,11 @@ fn python_cryptography_opens_what_we_seal() {
     let big = vec![b'x'; 65536];
     let mut input = String::new();
     let mut expected = Vec::new();
-    for (name, scope) in [("strict", ""), ("nsw", "namespace-wide"), ("cw", "cluster-wide")] {
+    for (name, scope) in [
+        ("strict", ""),
+        ("nsw", "namespace-wide"),
+        ("cw", "cluster-wide"),
+    ] {
         let annotation = match scope {
             "" => String::new(),
             s => format!("  annotations:\n    sealedsecrets.bitnami.com/{s}: \"true\"\n"),
@@ -41,7 +45,11 @@ fn python_cryptography_opens_what_we_seal() {
             b64(&binary),
             b64(&big)
         ));
-        for (item, value) in [("big", &big[..]), ("binary", &binary[..]), ("empty", &b""[..])] {
+        for (item, value) in [
+            ("big", &big[..]),
+            ("binary", &binary[..]),
+            ("empty", &b""[..]),
+        ] {
             expected.push(format!("team/{name} {item} {}", b64(value)));
         }
     }
@@ -56,9 +64,22 @@ fn python_cryptography_opens_what_we_seal() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(sealed.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sealed.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(lines, expected);
 }

@@ -8,18 +8,11 @@ use support::*;
 #[test]
 fn every_vector_prints_exactly_what_upstream_printed() {
     let keys = format!("{},{}", key_a(), key_b());
-    for dir in [
-        "scope-flag/strict",
-        "scope-flag/namespace-wide",
-        "scope-flag/cluster-wide",
-        "scope-annotation/namespace-wide",
-        "scope-annotation/cluster-wide",
-        "cluster-wide-no-namespace",
-        "stringdata-and-metadata/strict",
-        "quirk-strict-flag-keeps-annotation/namespace-wide",
-        "rotation/sealed-with-B",
-        "format-json/strict",
-    ] {
+    for dir in vector_dirs() {
+        let dir = dir.as_str();
+        if has_templates(dir) {
+            continue;
+        }
         for input in ["sealed.yaml", "sealed.json"] {
             let path = vector(dir).join(input);
             if !path.exists() {
@@ -201,4 +194,20 @@ fn recovery_refusals_are_clear() {
     );
     assert!(err.starts_with("error: invalid base64"), "{err}");
     assert!(err.contains("(password)"), "{err}");
+}
+
+#[test]
+fn template_actions_are_left_to_the_controller_and_named() {
+    let dir = vector_dirs()
+        .into_iter()
+        .find(|d| has_templates(d))
+        .unwrap();
+    let err = fails(
+        kubeseal().args(["--recovery-unseal", "--recovery-private-key", &key_a()]),
+        std::fs::read(vector(&dir).join("sealed.yaml")).unwrap(),
+    );
+    assert!(
+        err.contains("rendered by the controller only") && err.contains("(camel, combined)"),
+        "{err}"
+    );
 }

@@ -1,6 +1,9 @@
 //! Keys and certificates: PEM forms, the certificate upstream's controller makes,
 //! fingerprints, the key Secret form, and every refusal.
 
+mod support;
+use support::fixture;
+
 use sealed_common::key_secret::{
     KEY_LABEL, KeySecretError, TLS_CERT, TLS_KEY, key_from_secret, key_to_secret,
     private_key_from_secret,
@@ -10,18 +13,8 @@ use sealed_common::keys::{
     private_key_to_pkcs1_pem, self_signed_certificate, subject_key_id,
 };
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use x509_cert::der::{Decode, Encode};
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../testdata/vectors/kubeseal-0.36.6/keys")
-            .join(name),
-    )
-    .unwrap()
-}
 
 /// `(oid, critical, value)` of every extension.
 fn extensions(der: &[u8]) -> BTreeMap<String, (bool, Vec<u8>)> {

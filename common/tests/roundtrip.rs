@@ -1,34 +1,21 @@
 //! Seal -> unseal round trips over every scope and payloads from 0 bytes to 1 MiB,
 //! and the negative cases: a strict secret renamed or moved must not open.
 
+mod support;
+
 use proptest::prelude::*;
-use sealed_common::keys::{Certificate, parse_private_key_pem};
+use sealed_common::keys::Certificate;
 use sealed_common::seal::{SealOptions, seal_secret};
 use sealed_common::secret::PlainSecret;
 use sealed_common::unseal::{UnsealOptions, unseal};
 use sealed_common::{RsaPrivateKey, Scope};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::OnceLock;
 use zeroize::Zeroizing;
 
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../testdata/vectors/kubeseal-0.36.6/keys")
-            .join(name),
-    )
-    .unwrap()
-}
-
 fn key() -> &'static (RsaPrivateKey, Certificate) {
     static KEY: OnceLock<(RsaPrivateKey, Certificate)> = OnceLock::new();
-    KEY.get_or_init(|| {
-        (
-            parse_private_key_pem(&fixture("A.tls.key")).unwrap(),
-            Certificate::from_pem(&fixture("A.tls.crt")).unwrap(),
-        )
-    })
+    KEY.get_or_init(|| (support::key("A"), support::cert("A")))
 }
 
 fn scope() -> impl Strategy<Value = Scope> {

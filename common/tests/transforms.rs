@@ -1,31 +1,20 @@
 //! Secret <-> SealedSecret rules beyond the wire format: template metadata, the
 //! ownerReference rule, template data, the legacy `spec.data` format, and sealing options.
 
+mod support;
+
 use sealed_common::crypto::{encode_base64, hybrid_encrypt};
-use sealed_common::keys::{Certificate, parse_private_key_pem};
+use sealed_common::keys::Certificate;
 use sealed_common::scope::{CLUSTER_WIDE_ANNOTATION, SKIP_SET_OWNER_REFERENCES_ANNOTATION};
 use sealed_common::seal::{SealError, SealOptions, seal_secret};
 use sealed_common::secret::PlainSecret;
 use sealed_common::unseal::{TemplateEngine, UnsealError, UnsealOptions, unseal};
 use sealed_common::{RsaPrivateKey, Scope};
 use std::collections::BTreeMap;
-use std::path::Path;
 use zeroize::Zeroizing;
 
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../testdata/vectors/kubeseal-0.36.6/keys")
-            .join(name),
-    )
-    .unwrap()
-}
-
 fn keys() -> (RsaPrivateKey, Certificate) {
-    (
-        parse_private_key_pem(&fixture("A.tls.key")).unwrap(),
-        Certificate::from_pem(&fixture("A.tls.crt")).unwrap(),
-    )
+    (support::key("A"), support::cert("A"))
 }
 
 fn plain(name: &str, namespace: &str, items: &[(&str, &str)]) -> PlainSecret {

@@ -1,31 +1,19 @@
 //! Every file made by upstream sealed-secrets v0.36.6 must open here, byte for byte.
 //! The vectors live in `testdata/vectors` (a copy of `../shared/vectors`, checked below).
 
+mod support;
+
+use support::{key, read, vectors};
+
 use sealed_common::codec::decode_stream;
 use sealed_common::crypto::{decode_base64, hybrid_decrypt, open_value};
 use sealed_common::key_secret::{key_from_secret, private_key_from_secret};
-use sealed_common::keys::{Certificate, fingerprint, parse_private_key_pem};
+use sealed_common::keys::{Certificate, fingerprint};
 use sealed_common::unseal::{UnsealError, UnsealOptions, unseal};
 use sealed_common::{RsaPrivateKey, SealedSecret};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors/kubeseal-0.36.6")
-}
-
-fn read(path: impl AsRef<Path>) -> Vec<u8> {
-    let path = path.as_ref();
-    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn key(name: &str) -> RsaPrivateKey {
-    parse_private_key_pem(&read(
-        vectors().join("keys").join(format!("{name}.tls.key")),
-    ))
-    .unwrap()
-}
 
 /// Every directory holding a `vector.json`.
 fn vector_dirs() -> Vec<PathBuf> {

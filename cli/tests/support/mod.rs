@@ -13,6 +13,35 @@ pub fn vector(rel: &str) -> PathBuf {
     vectors().join(rel)
 }
 
+/// Every vector directory (one holding a `vector.json`), relative to `vectors()`, sorted.
+pub fn vector_dirs() -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.join("vector.json").exists() {
+                    out.push(path.clone());
+                }
+                walk(&path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&vectors(), &mut out);
+    let mut dirs: Vec<String> = out
+        .iter()
+        .map(|p| p.strip_prefix(vectors()).unwrap().display().to_string())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 11, "vectors missing: {dirs:?}");
+    dirs
+}
+
+/// Vectors that render Go templates, which only the controller does.
+pub fn has_templates(dir: &str) -> bool {
+    std::fs::read_to_string(vector(dir).join("sealed.yaml")).is_ok_and(|s| s.contains("{{"))
+}
+
 pub fn cert_a() -> String {
     vector("keys/A.tls.crt").display().to_string()
 }
