@@ -1,7 +1,7 @@
 //! Every upstream kubeseal flag, with its name, default and meaning. Each flag can also
 //! be set as `SEALED_SECRETS_<FLAG>` (upper case, `-` as `_`), as upstream allows.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use sealed_common::Scope;
 
 const EXAMPLES: &str = "\
@@ -47,13 +47,6 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-}
-
-/// Output formats of `-o/--format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Json,
-    Yaml,
 }
 
 /// Parses booleans as Go's `strconv.ParseBool`, so `--raw=true` and
@@ -165,7 +158,7 @@ pub struct Flags {
         ignore_case = true,
         help_heading = "Input and output"
     )]
-    pub format: Option<OutputFormat>,
+    pub format: Option<String>,
 
     // ---- Other modes ----
     /// Write certificate to stdout. Useful for later use with --cert

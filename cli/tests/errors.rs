@@ -183,7 +183,6 @@ fn missing_name_namespace_and_data() {
 fn bad_command_lines_exit_2() {
     for args in [
         vec!["--scope", "global"],
-        vec!["--format", "xml"],
         vec!["--no-such-flag"],
         vec!["--raw=maybe"],
     ] {
@@ -192,6 +191,12 @@ fn bad_command_lines_exit_2() {
         assert_eq!(r.stdout, "");
         assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
     }
+    // Upstream checks -o at run time: exit 1, its message.
+    let err = fails(
+        kubeseal().args(["--cert", &cert_a(), "--format", "xml"]),
+        SECRET,
+    );
+    assert_eq!(err, "error: unsupported output format: xml");
     let r = run(kubeseal().args(["--scope", "global"]), "");
     assert!(r.stderr.contains(
         "invalid argument \"global\" for \"--scope\" flag: must be one of: strict, namespace-wide, cluster-wide"

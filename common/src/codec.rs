@@ -89,7 +89,9 @@ pub fn decode_stream<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, Decode
 
 /// Words a parser message for users: no library hints, and the safety limits named.
 fn yaml_message(raw: &str) -> String {
-    let text = one_line(raw).replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    let text = one_line(raw)
+        .replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+        .replace("; use Option<String>", "");
     match text.strip_prefix("budget breached: ") {
         Some(rest) => format!(
             "the document exceeds the parser's safety limits (YAML alias bomb or oversized input): {rest}"

@@ -32,7 +32,11 @@ pub const KIND: &str = "SealedSecret";
 )]
 pub struct SealedSecretSpec {
     /// Template defines the structure of the Secret that will be created from this sealed secret.
-    #[serde(default, skip_serializing_if = "SecretTemplateSpec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "SecretTemplateSpec::is_empty"
+    )]
     pub template: SecretTemplateSpec,
 
     /// Data is deprecated and will be removed eventually. Use per-value EncryptedData instead.
@@ -41,7 +45,11 @@ pub struct SealedSecretSpec {
     pub data: Option<String>,
 
     /// Item name to base64 of the sealed value.
-    #[serde(rename = "encryptedData", default)]
+    #[serde(
+        rename = "encryptedData",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub encrypted_data: BTreeMap<String, String>,
 }
 
@@ -135,6 +143,15 @@ impl SealedSecret {
     pub fn label(&self) -> Vec<u8> {
         self.scope().label(self.namespace(), self.name())
     }
+}
+
+/// Reads an explicit `null` as the default, as Go's decoder does for structs and maps.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// How errors name an object: `namespace/name`, `name`, or `(unnamed)`.

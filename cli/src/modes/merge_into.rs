@@ -6,8 +6,8 @@
 //! is given, and its permissions; missing maps in the file do not crash.
 
 use super::seal::{render, seal_document, seal_options};
-use super::{decode_kind, load_certificate};
-use crate::flags::{Flags, OutputFormat};
+use super::{decode_kind, explicit_format, load_certificate};
+use crate::flags::Flags;
 use crate::io::{read_input, write_atomically};
 use anyhow::{Context, Result, anyhow, bail};
 use sealed_common::codec::{Format, looks_like_json};
@@ -60,9 +60,8 @@ pub fn run(flags: &Flags, target: &str) -> Result<()> {
 
     merge(&mut original, update);
 
-    let format = match flags.format {
-        Some(OutputFormat::Json) => Format::Json,
-        Some(OutputFormat::Yaml) => Format::Yaml,
+    let format = match explicit_format(flags)? {
+        Some(format) => format,
         None if looks_like_json(&String::from_utf8_lossy(&original_bytes)) => Format::Json,
         None => Format::Yaml,
     };

@@ -7,7 +7,7 @@ pub mod raw;
 pub mod recovery_unseal;
 pub mod seal;
 
-use crate::flags::{Flags, OutputFormat};
+use crate::flags::Flags;
 use crate::io::read_cert_source;
 use anyhow::{Context, Result, bail};
 use sealed_common::codec::{DecodeError, Format, decode_stream};
@@ -16,18 +16,38 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::time::{Duration, SystemTime};
 
+/// `-o/--format` as given (case-insensitive, as upstream); `None` when not given.
+pub fn explicit_format(flags: &Flags) -> Result<Option<Format>> {
+    match flags
+        .format
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => Ok(None),
+        Some("json") | Some("") => Ok(Some(Format::Json)),
+        Some("yaml") => Ok(Some(Format::Yaml)),
+        Some(_) => bail!(
+            "unsupported output format: {}",
+            flags.format.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
 /// The output format: `-o`, except that a `-w` file ending in `.yaml`/`.yml` forces
 /// YAML, as upstream does. JSON by default.
-pub fn output_format(flags: &Flags) -> Format {
+pub fn output_format(flags: &Flags) -> Result<Format> {
+    let explicit = explicit_format(flags)?;
     let forced_yaml = flags
         .sealed_secret_file
         .as_deref()
         .and_then(|f| std::path::Path::new(f).extension())
         .is_some_and(|e| e == "yaml" || e == "yml");
-    match (forced_yaml, flags.format) {
-        (true, _) | (false, Some(OutputFormat::Yaml)) => Format::Yaml,
-        _ => Format::Json,
-    }
+    Ok(if forced_yaml {
+        Format::Yaml
+    } else {
+        explicit.unwrap_or(Format::Json)
+    })
 }
 
 /// `--request-timeout` as a duration; `0` means none.

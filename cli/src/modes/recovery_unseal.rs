@@ -46,7 +46,7 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>> {
             "no SealedSecret in the input: expected a YAML or JSON SealedSecret on stdin or in --secret-file"
         );
     }
-    let format = output_format(flags);
+    let format = output_format(flags)?;
     let mut out = String::new();
     for (i, sealed) in documents.iter().enumerate() {
         let opened = unseal(sealed, &key_refs, UnsealOptions::default())

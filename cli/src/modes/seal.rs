@@ -71,7 +71,7 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>> {
         );
     }
     let options = seal_options(flags);
-    let format = output_format(flags);
+    let format = output_format(flags)?;
     let mut out = String::new();
     for (i, document) in documents.into_iter().enumerate() {
         let sealed = seal_document(i + 1, document, cert.public_key(), &options, flags)?;
