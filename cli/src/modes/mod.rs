@@ -141,3 +141,45 @@ pub fn decode_kind<T: DeserializeOwned>(
 pub fn at_document(index: usize, name: &str) -> String {
     format!("input document {index}: {name}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout(text: &str) -> Result<Option<Duration>> {
+        let mut flags = Flags::default();
+        flags.kube.request_timeout = text.to_owned();
+        request_timeout(&flags)
+    }
+
+    #[test]
+    fn request_timeout_reads_go_durations() {
+        assert_eq!(timeout("0").unwrap(), None);
+        assert_eq!(timeout("").unwrap(), None);
+        assert_eq!(timeout("30").unwrap(), Some(Duration::from_secs(30)));
+        assert_eq!(timeout("30s").unwrap(), Some(Duration::from_secs(30)));
+        assert_eq!(timeout("2m").unwrap(), Some(Duration::from_secs(120)));
+        assert_eq!(timeout("1h30m").unwrap(), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            timeout("1500ms").unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert!(
+            timeout("soon")
+                .unwrap_err()
+                .to_string()
+                .contains("--request-timeout")
+        );
+    }
+
+    #[test]
+    fn yaml_extension_of_the_output_file_forces_yaml() {
+        let mut flags = Flags::default();
+        assert_eq!(output_format(&flags).unwrap(), Format::Json);
+        flags.format = Some("YAML".into());
+        assert_eq!(output_format(&flags).unwrap(), Format::Yaml);
+        flags.format = Some("json".into());
+        flags.sealed_secret_file = Some("out.yml".into());
+        assert_eq!(output_format(&flags).unwrap(), Format::Yaml);
+    }
+}
