@@ -19,13 +19,7 @@ fn every_vector_prints_exactly_what_upstream_printed() {
                 continue;
             }
             let out = ok(
-                kubeseal().args([
-                    "--recovery-unseal",
-                    "--recovery-private-key",
-                    &keys,
-                    "-o",
-                    "yaml",
-                ]),
+                recovery(&keys).args(["-o", "yaml"]),
                 std::fs::read(&path).unwrap(),
             );
             let expected =
@@ -38,7 +32,7 @@ fn every_vector_prints_exactly_what_upstream_printed() {
 #[test]
 fn json_output_is_gos() {
     let out = ok(
-        kubeseal().args(["--recovery-unseal", "--recovery-private-key", &key_a()]),
+        &mut recovery(&key_a()),
         std::fs::read(vector("stringdata-and-metadata/strict/sealed.yaml")).unwrap(),
     );
     let expected = "{\n  \"kind\": \"Secret\",\n  \"apiVersion\": \"v1\",\n  \"metadata\": {\n    \"name\": \"demo-secret\",\n    \"namespace\": \"demo-ns\",\n    \"labels\": {\n      \"app\": \"demo\"\n    },\n    \"annotations\": {\n      \"note\": \"kept-in-template\"\n    },\n    \"ownerReferences\": [\n      {\n        \"apiVersion\": \"bitnami.com/v1alpha1\",\n        \"kind\": \"SealedSecret\",\n        \"name\": \"demo-secret\",\n        \"uid\": \"\",\n        \"controller\": true\n      }\n    ]\n  },\n  \"data\": {\n    \"a\": \"ZnJvbS1kYXRh\",\n    \"b\": \"ZnJvbS1zdHJpbmdEYXRh\"\n  },\n  \"type\": \"Opaque\"\n}\n";
@@ -79,27 +73,12 @@ fn keys_load_from_pem_secret_list_and_json_backups() {
             .display()
             .to_string(),
     ] {
-        let out = ok(
-            kubeseal().args([
-                "--recovery-unseal",
-                "--recovery-private-key",
-                &keys,
-                "-o",
-                "yaml",
-            ]),
-            sealed_b.clone(),
-        );
+        let out = ok(recovery(&keys).args(["-o", "yaml"]), sealed_b.clone());
         assert!(out.contains("k: cm90YXRlZA=="), "{keys}: {out}");
     }
     // Repeated flags and comma lists combine.
     let out = ok(
-        kubeseal().args([
-            "--recovery-unseal",
-            "--recovery-private-key",
-            &key_a(),
-            "--recovery-private-key",
-            &key_b(),
-        ]),
+        recovery(&key_a()).args(["--recovery-private-key", &key_b()]),
         sealed_b,
     );
     assert!(out.contains("cm90YXRlZA=="));
@@ -110,23 +89,14 @@ fn a_stream_of_sealed_secrets_is_opened_document_by_document() {
     let a = std::fs::read_to_string(vector("scope-flag/strict/sealed.yaml")).unwrap();
     let b = std::fs::read_to_string(vector("rotation/sealed-with-B/sealed.yaml")).unwrap();
     let keys = format!("{},{}", key_a(), key_b());
-    let out = ok(
-        kubeseal().args([
-            "--recovery-unseal",
-            "--recovery-private-key",
-            &keys,
-            "-o",
-            "yaml",
-        ]),
-        format!("{a}{b}"),
-    );
+    let out = ok(recovery(&keys).args(["-o", "yaml"]), format!("{a}{b}"));
     assert_eq!(out.matches("kind: Secret").count(), 2);
 }
 
 #[test]
 fn wrong_key_names_the_items_and_the_object() {
     let err = fails(
-        kubeseal().args(["--recovery-unseal", "--recovery-private-key", &key_a()]),
+        &mut recovery(&key_a()),
         std::fs::read(vector("rotation/sealed-with-B/sealed.yaml")).unwrap(),
     );
     assert_eq!(
@@ -140,10 +110,7 @@ fn moved_strict_secret_does_not_open() {
     let moved = std::fs::read_to_string(vector("scope-flag/strict/sealed.yaml"))
         .unwrap()
         .replacen("  namespace: demo-ns\n", "  namespace: attacker\n", 1);
-    let err = fails(
-        kubeseal().args(["--recovery-unseal", "--recovery-private-key", &key_a()]),
-        moved,
-    );
+    let err = fails(&mut recovery(&key_a()), moved);
     assert!(err.starts_with("error: no key could decrypt secret (big64k, binary, empty, multiline, password, unicode, username)"), "{err}");
 }
 
@@ -152,46 +119,27 @@ fn recovery_refusals_are_clear() {
     let sealed = std::fs::read(vector("scope-flag/strict/sealed.yaml")).unwrap();
     let err = fails(kubeseal().args(["--recovery-unseal"]), sealed.clone());
     assert!(err.contains("needs --recovery-private-key"), "{err}");
-    let err = fails(
-        kubeseal().args([
-            "--recovery-unseal",
-            "--recovery-private-key",
-            "/nonexistent.pem",
-        ]),
-        sealed.clone(),
-    );
+    let err = fails(&mut recovery("/nonexistent.pem"), sealed.clone());
     assert!(
         err.starts_with("error: cannot read --recovery-private-key \"/nonexistent.pem\""),
         "{err}"
     );
-    let err = fails(
-        kubeseal().args(["--recovery-unseal", "--recovery-private-key", &cert_a()]),
-        sealed.clone(),
-    );
+    let err = fails(&mut recovery(&cert_a()), sealed.clone());
     assert!(err.contains("no RSA private key found"), "{err}");
-    let err = fails(
-        kubeseal().args(["--recovery-unseal", "--recovery-private-key", &key_a()]),
-        SECRET,
-    );
+    let err = fails(&mut recovery(&key_a()), SECRET);
     assert_eq!(
         err,
         "error: input document 1: kind is \"Secret\", expected \"SealedSecret\""
     );
     let legacy = "apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: old\n  namespace: ns\nspec:\n  data: AAAA\n  encryptedData: {}\n";
-    let err = fails(
-        kubeseal().args(["--recovery-unseal", "--recovery-private-key", &key_a()]),
-        legacy,
-    );
+    let err = fails(&mut recovery(&key_a()), legacy);
     assert!(
         err.starts_with("error: using deprecated 'data' field"),
         "{err}"
     );
     let mut corrupt = String::from_utf8(sealed).unwrap();
     corrupt = corrupt.replacen("password: AgA", "password: Ag%A", 1);
-    let err = fails(
-        kubeseal().args(["--recovery-unseal", "--recovery-private-key", &key_a()]),
-        corrupt,
-    );
+    let err = fails(&mut recovery(&key_a()), corrupt);
     assert!(err.starts_with("error: invalid base64"), "{err}");
     assert!(err.contains("(password)"), "{err}");
 }
@@ -203,7 +151,7 @@ fn template_actions_are_left_to_the_controller_and_named() {
         .find(|d| has_templates(d))
         .unwrap();
     let err = fails(
-        kubeseal().args(["--recovery-unseal", "--recovery-private-key", &key_a()]),
+        &mut recovery(&key_a()),
         std::fs::read(vector(&dir).join("sealed.yaml")).unwrap(),
     );
     assert!(

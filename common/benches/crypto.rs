@@ -216,7 +216,7 @@ fn three_item_sealed_secret() -> SealedSecret {
         secret.items.insert(k.to_owned(), Zeroizing::new(v));
     }
     seal_secret(
-        secret,
+        &secret,
         fixtures().cert_a.public_key(),
         &SealOptions::default(),
     )

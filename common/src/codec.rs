@@ -8,7 +8,7 @@
 //! with sorted keys behind a `---` marker, as `kubeseal -o yaml` prints it.
 
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::io;
 
 /// Largest input accepted in one read. A Secret is at most 1 MiB in etcd; this leaves
@@ -97,18 +97,6 @@ fn yaml_message(raw: &str) -> String {
             "the document exceeds the parser's safety limits (YAML alias bomb or oversized input): {rest}"
         ),
         None => text,
-    }
-}
-
-/// Decodes exactly one document.
-pub fn decode_one<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let mut docs = decode_stream::<T>(bytes)?;
-    match docs.len() {
-        1 => Ok(docs.remove(0)),
-        0 => Err(DecodeError::Yaml("the input holds no document".to_owned())),
-        n => Err(DecodeError::Yaml(format!(
-            "expected one document, found {n}"
-        ))),
     }
 }
 
@@ -369,11 +357,6 @@ impl serde_json::ser::Formatter for GoFormatter {
     fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.inner.end_object_value(w)
     }
-}
-
-/// Builds an object from pairs; a small helper for tests and callers.
-pub fn object(pairs: impl IntoIterator<Item = (String, Value)>) -> Value {
-    Value::Object(pairs.into_iter().collect::<Map<String, Value>>())
 }
 
 #[cfg(test)]

@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-/// Annotation prefix shared by every sealed-secrets annotation.
-pub const ANNOTATION_PREFIX: &str = "sealedsecrets.bitnami.com/";
 pub const CLUSTER_WIDE_ANNOTATION: &str = "sealedsecrets.bitnami.com/cluster-wide";
 pub const NAMESPACE_WIDE_ANNOTATION: &str = "sealedsecrets.bitnami.com/namespace-wide";
 pub const MANAGED_ANNOTATION: &str = "sealedsecrets.bitnami.com/managed";

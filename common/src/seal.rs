@@ -56,50 +56,51 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|v| !v.is_empty())
 }
 
-/// Seals every item of `secret` to `key`.
+/// Seals every item of `secret` to `key`. The secret is only read, so a caller can
+/// retry with other options without copying its values.
 pub fn seal_secret(
-    mut secret: PlainSecret,
+    secret: &PlainSecret,
     key: &RsaPublicKey,
     options: &SealOptions,
 ) -> Result<SealedSecret, SealError> {
     if secret.declared_empty && !options.allow_empty_data {
         return Err(SealError::EmptyData);
     }
+    let mut meta = secret.metadata.clone();
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
     if let Some(name) = non_empty(&options.name) {
-        secret.metadata.name = Some(name.to_owned());
+        meta.name = Some(name.to_owned());
     }
-    if secret.name().is_empty() {
+    let name = text(&meta.name);
+    if name.is_empty() {
         return Err(SealError::MissingName);
     }
     if let Some(ns) = non_empty(&options.force_namespace) {
-        secret.metadata.namespace = Some(ns.to_owned());
+        meta.namespace = Some(ns.to_owned());
     } else if let Some(flag) = non_empty(&options.namespace_flag)
-        && !secret.namespace().is_empty()
-        && secret.namespace() != flag
+        && let Some(ns) = non_empty(&meta.namespace)
+        && ns != flag
     {
         return Err(SealError::NamespaceMismatch {
-            secret: secret.namespace().to_owned(),
+            secret: ns.to_owned(),
             flag: flag.to_owned(),
         });
     }
     if options.scope != Scope::Strict {
-        let annotations = secret
-            .metadata
-            .annotations
-            .get_or_insert_with(BTreeMap::new);
+        let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
         options.scope.write_annotations(annotations);
     }
-    let scope = Scope::from_annotations(secret.metadata.annotations.as_ref());
-    if scope != Scope::ClusterWide && secret.namespace().is_empty() {
+    let scope = Scope::from_annotations(meta.annotations.as_ref());
+    if scope != Scope::ClusterWide && non_empty(&meta.namespace).is_none() {
         let fallback = non_empty(&options.namespace_flag).or(non_empty(&options.default_namespace));
-        secret.metadata.namespace = fallback.map(str::to_owned);
+        meta.namespace = fallback.map(str::to_owned);
+        if meta.namespace.is_none() {
+            return Err(SealError::MissingNamespace);
+        }
     }
-    if scope != Scope::ClusterWide && secret.namespace().is_empty() {
-        return Err(SealError::MissingNamespace);
-    }
+    let namespace = text(&meta.namespace);
 
-    let template_meta = template_metadata(&secret.metadata);
-    let label = scope.label(secret.namespace(), secret.name());
+    let label = scope.label(&namespace, &name);
     let mut encrypted = BTreeMap::new();
     for (item, value) in &secret.items {
         let sealed = seal_value(key, value, &label).map_err(|source| SealError::Encrypt {
@@ -111,17 +112,16 @@ pub fn seal_secret(
 
     let mut scope_annotations = BTreeMap::new();
     scope.write_annotations(&mut scope_annotations);
-    let metadata = ObjectMeta {
-        name: secret.metadata.name.clone(),
-        namespace: secret.metadata.namespace.clone().filter(|n| !n.is_empty()),
+    let mut sealed = SealedSecret::new(&name, SealedSecretSpec::default());
+    sealed.metadata = ObjectMeta {
+        name: Some(name.clone()),
+        namespace: Some(namespace).filter(|n| !n.is_empty()),
         annotations: Some(scope_annotations).filter(|a| !a.is_empty()),
         ..ObjectMeta::default()
     };
-    let mut sealed = SealedSecret::new(secret.name(), SealedSecretSpec::default());
-    sealed.metadata = metadata;
     sealed.spec = SealedSecretSpec {
         template: SecretTemplateSpec {
-            metadata: Some(template_meta),
+            metadata: Some(template_metadata(&meta)),
             type_: secret.type_.clone(),
             immutable: secret.immutable,
             data: None,

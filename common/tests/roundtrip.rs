@@ -44,7 +44,7 @@ fn round_trip(items: BTreeMap<String, Vec<u8>>, scope: Scope) -> Result<(), Test
         allow_empty_data: true,
         ..SealOptions::default()
     };
-    let sealed = seal_secret(plain(items.clone()), cert.public_key(), &options).unwrap();
+    let sealed = seal_secret(&plain(items.clone()), cert.public_key(), &options).unwrap();
     prop_assert_eq!(sealed.scope(), scope);
     let opened = unseal(&sealed, &[private], UnsealOptions::default()).unwrap();
     let got: BTreeMap<String, Vec<u8>> = opened
@@ -77,7 +77,7 @@ proptest! {
     ) {
         let (private, cert) = key();
         let items = BTreeMap::from([("k".to_owned(), value)]);
-        let mut sealed = seal_secret(plain(items), cert.public_key(), &SealOptions::default()).unwrap();
+        let mut sealed = seal_secret(&plain(items), cert.public_key(), &SealOptions::default()).unwrap();
         if move_namespace {
             sealed.metadata.namespace = Some(format!("{new_name}-ns"));
         } else {
@@ -95,7 +95,7 @@ proptest! {
         let (private, cert) = key();
         let items = BTreeMap::from([("k".to_owned(), b"v".to_vec())]);
         let options = SealOptions { scope: Scope::NamespaceWide, ..SealOptions::default() };
-        let mut sealed = seal_secret(plain(items), cert.public_key(), &options).unwrap();
+        let mut sealed = seal_secret(&plain(items), cert.public_key(), &options).unwrap();
         sealed.metadata.name = Some(new_name.clone());
         prop_assert!(unseal(&sealed, &[private], UnsealOptions::default()).is_ok());
         sealed.metadata.namespace = Some(format!("{new_name}-other"));

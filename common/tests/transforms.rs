@@ -43,7 +43,7 @@ fn unsealed_secret_takes_template_metadata_and_forced_identity() {
     secret.metadata.annotations = Some(map(&[("note", "x")]));
     secret.type_ = Some("kubernetes.io/basic-auth".into());
     secret.immutable = Some(true);
-    let mut sealed = seal_secret(secret, cert.public_key(), &SealOptions::default()).unwrap();
+    let mut sealed = seal_secret(&secret, cert.public_key(), &SealOptions::default()).unwrap();
     sealed.metadata.uid = Some("uid-123".into());
     // A template that claims another identity does not win.
     sealed.spec.template.metadata.as_mut().unwrap().name = Some("other".into());
@@ -81,7 +81,7 @@ fn skip_set_owner_references_annotation_leaves_the_secret_unowned() {
     let (key, cert) = keys();
     let mut secret = plain("app", "prod", &[("k", "v")]);
     secret.metadata.annotations = Some(map(&[(SKIP_SET_OWNER_REFERENCES_ANNOTATION, "true")]));
-    let sealed = seal_secret(secret, cert.public_key(), &SealOptions::default()).unwrap();
+    let sealed = seal_secret(&secret, cert.public_key(), &SealOptions::default()).unwrap();
     let out = unseal(&sealed, &[&key], UnsealOptions::default())
         .unwrap()
         .secret;
@@ -90,7 +90,12 @@ fn skip_set_owner_references_annotation_leaves_the_secret_unowned() {
     let mut not_exactly_true = plain("app", "prod", &[("k", "v")]);
     not_exactly_true.metadata.annotations =
         Some(map(&[(SKIP_SET_OWNER_REFERENCES_ANNOTATION, "True")]));
-    let sealed = seal_secret(not_exactly_true, cert.public_key(), &SealOptions::default()).unwrap();
+    let sealed = seal_secret(
+        &not_exactly_true,
+        cert.public_key(),
+        &SealOptions::default(),
+    )
+    .unwrap();
     let out = unseal(&sealed, &[&key], UnsealOptions::default())
         .unwrap()
         .secret;
@@ -101,7 +106,7 @@ fn skip_set_owner_references_annotation_leaves_the_secret_unowned() {
 fn scope_comes_from_the_object_not_the_template() {
     let (key, cert) = keys();
     let mut sealed = seal_secret(
-        plain("app", "prod", &[("k", "v")]),
+        &plain("app", "prod", &[("k", "v")]),
         cert.public_key(),
         &SealOptions::default(),
     )
@@ -132,7 +137,7 @@ impl TemplateEngine for Upper {
 fn template_data_literals_nulls_and_engine() {
     let (key, cert) = keys();
     let mut sealed = seal_secret(
-        plain("app", "prod", &[("k", "v"), ("drop", "x")]),
+        &plain("app", "prod", &[("k", "v"), ("drop", "x")]),
         cert.public_key(),
         &SealOptions::default(),
     )
@@ -215,25 +220,25 @@ fn sealing_rules() {
         ..SealOptions::default()
     };
     assert!(matches!(
-        seal_secret(base.clone(), pk, &flag("dev")),
+        seal_secret(&base, pk, &flag("dev")),
         Err(SealError::NamespaceMismatch { .. })
     ));
-    assert!(seal_secret(base.clone(), pk, &flag("prod")).is_ok());
+    assert!(seal_secret(&base, pk, &flag("prod")).is_ok());
     let unnamespaced = plain("app", "", &[("k", "v")]);
-    let sealed = seal_secret(unnamespaced.clone(), pk, &flag("dev")).unwrap();
+    let sealed = seal_secret(&unnamespaced, pk, &flag("dev")).unwrap();
     assert_eq!(sealed.namespace(), "dev");
     let defaulted = SealOptions {
         default_namespace: Some("ctx".into()),
         ..SealOptions::default()
     };
     assert_eq!(
-        seal_secret(unnamespaced.clone(), pk, &defaulted)
+        seal_secret(&unnamespaced, pk, &defaulted)
             .unwrap()
             .namespace(),
         "ctx"
     );
     assert_eq!(
-        seal_secret(unnamespaced, pk, &SealOptions::default()).unwrap_err(),
+        seal_secret(&unnamespaced, pk, &SealOptions::default()).unwrap_err(),
         SealError::MissingNamespace
     );
     let forced = SealOptions {
@@ -242,14 +247,14 @@ fn sealing_rules() {
         ..SealOptions::default()
     };
     assert_eq!(
-        seal_secret(base.clone(), pk, &forced).unwrap().namespace(),
+        seal_secret(&base, pk, &forced).unwrap().namespace(),
         "forced"
     );
     let mut empty = base.clone();
     empty.items.clear();
     empty.declared_empty = true;
     assert_eq!(
-        seal_secret(empty.clone(), pk, &SealOptions::default()).unwrap_err(),
+        seal_secret(&empty, pk, &SealOptions::default()).unwrap_err(),
         SealError::EmptyData
     );
     let allow = SealOptions {
@@ -257,7 +262,7 @@ fn sealing_rules() {
         ..SealOptions::default()
     };
     assert!(
-        seal_secret(empty, pk, &allow)
+        seal_secret(&empty, pk, &allow)
             .unwrap()
             .spec
             .encrypted_data
@@ -267,7 +272,7 @@ fn sealing_rules() {
         name: Some("new".into()),
         ..SealOptions::default()
     };
-    let sealed = seal_secret(plain("", "prod", &[("k", "v")]), pk, &renamed).unwrap();
+    let sealed = seal_secret(&plain("", "prod", &[("k", "v")]), pk, &renamed).unwrap();
     assert_eq!(sealed.name(), "new");
     assert_eq!(
         sealed.spec.template.metadata.unwrap().name.as_deref(),
@@ -275,7 +280,7 @@ fn sealing_rules() {
     );
     assert_eq!(
         seal_secret(
-            plain("", "prod", &[("k", "v")]),
+            &plain("", "prod", &[("k", "v")]),
             pk,
             &SealOptions::default()
         )

@@ -34,12 +34,12 @@ pub fn seal_document(
     let plain = document
         .into_plain()
         .map_err(|e| anyhow!("{e} ({})", at_document(index, &name)))?;
-    match seal_secret(plain.clone(), key, options) {
+    match seal_secret(&plain, key, options) {
         Err(SealError::MissingNamespace) if options.default_namespace.is_none() => {
             // Only now is the kubeconfig worth reading.
             let mut with_default = options.clone();
             with_default.default_namespace = default_namespace(&flags.kube)?;
-            seal_secret(plain, key, &with_default).map_err(|e| describe(e, index, &name))
+            seal_secret(&plain, key, &with_default).map_err(|e| describe(e, index, &name))
         }
         other => other.map_err(|e| describe(e, index, &name)),
     }

@@ -67,6 +67,13 @@ pub fn kubeseal() -> Command {
     cmd
 }
 
+/// `kubeseal --recovery-unseal --recovery-private-key KEYS`.
+pub fn recovery(keys: &str) -> Command {
+    let mut cmd = kubeseal();
+    cmd.args(["--recovery-unseal", "--recovery-private-key", keys]);
+    cmd
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
