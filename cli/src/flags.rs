@@ -49,15 +49,7 @@ pub enum Command {
     },
 }
 
-/// Parses booleans as Go's `strconv.ParseBool`, so `--raw=true` and
-/// `SEALED_SECRETS_RAW=1` work as with upstream.
-pub fn go_bool(s: &str) -> Result<bool, String> {
-    match s {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        other => Err(format!("invalid boolean {other:?}")),
-    }
-}
+pub use sealed_common::goflag::parse_bool as go_bool;
 
 /// Parses `--scope` with upstream's wording on error.
 pub fn parse_scope(s: &str) -> Result<Scope, String> {

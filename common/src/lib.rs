@@ -5,6 +5,7 @@
 mod backend;
 pub mod codec;
 pub mod crypto;
+pub mod goflag;
 pub mod key_secret;
 pub mod keys;
 pub mod scope;

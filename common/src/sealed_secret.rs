@@ -94,6 +94,11 @@ pub struct SealedSecretStatus {
     /// Represents the latest available observations of a sealed secret's current state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<SealedSecretCondition>>,
+
+    /// Fingerprint of the controller key that opened the SealedSecret last (not in
+    /// upstream's CRD; an addition for key inventory and rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_fingerprint: Option<String>,
 }
 
 /// SealedSecretCondition describes the state of a sealed secret at a certain point.

@@ -1,0 +1,296 @@
+//! The key registry: every sealing key the controller holds, kept current by watching
+//! the key Secrets, and renewed on schedule.
+
+mod renewal;
+mod watch;
+
+pub use renewal::{KeyGenerator, RenewalPlan, parse_cutoff_time, plan_renewal, run_renewal};
+pub use watch::{KEY_SELECTOR, run_key_watch};
+
+use k8s_openapi::api::core::v1::Secret;
+use sealed_common::RsaPrivateKey;
+use sealed_common::key_secret::{KeySecretError, key_from_secret};
+use sealed_common::keys::{Certificate, fingerprint};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+use tokio::sync::watch as tokio_watch;
+
+/// Which time orders keys (`--key-order-priority`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyOrder {
+    CertNotBefore,
+    SecretCreationTimestamp,
+}
+
+impl KeyOrder {
+    pub fn from_flag(value: &str) -> KeyOrder {
+        match value {
+            "SecretCreationTimestamp" => KeyOrder::SecretCreationTimestamp,
+            _ => KeyOrder::CertNotBefore,
+        }
+    }
+}
+
+/// One key pair, as read from its Secret.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub secret_name: String,
+    pub resource_version: Option<String>,
+    pub private_key: RsaPrivateKey,
+    /// Missing only for hand-made key Secrets without `tls.crt`: such a key still
+    /// decrypts but is never used to seal.
+    pub certificate: Option<Certificate>,
+    pub fingerprint: String,
+    /// The time keys are ordered by (certificate NotBefore or Secret creation).
+    pub ordering_time: SystemTime,
+}
+
+impl KeyEntry {
+    /// Reads a key Secret.
+    pub fn from_secret(secret: &Secret, order: KeyOrder) -> Result<KeyEntry, KeySecretError> {
+        let stored = key_from_secret(secret)?;
+        let created = secret
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| SystemTime::from(t.0));
+        let not_before = stored.certificate.as_ref().map(Certificate::not_before);
+        let ordering_time = match order {
+            KeyOrder::CertNotBefore => not_before.or(created),
+            KeyOrder::SecretCreationTimestamp => created.or(not_before),
+        }
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+        Ok(KeyEntry {
+            secret_name: secret.metadata.name.clone().unwrap_or_default(),
+            resource_version: secret.metadata.resource_version.clone(),
+            fingerprint: fingerprint(stored.private_key.public_key()),
+            private_key: stored.private_key,
+            certificate: stored.certificate,
+            ordering_time,
+        })
+    }
+}
+
+/// Where a key Secret was found: by label, or the legacy Secret named like the prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Labelled = 0,
+    Legacy = 1,
+}
+
+/// Changes observers can wait for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Revision {
+    /// Bumped on every change of the key set.
+    pub changed: u64,
+    /// Bumped when a key not seen before appears (objects that failed may open now).
+    pub added: u64,
+}
+
+#[derive(Default)]
+struct State {
+    by_source: [BTreeMap<String, Arc<KeyEntry>>; 2],
+    ready: [bool; 2],
+    /// Newest first, one entry per fingerprint.
+    sorted: Arc<Vec<Arc<KeyEntry>>>,
+}
+
+/// The keys, shared by the reconcilers, the renewal job and (later) the HTTP API.
+pub struct KeyRegistry {
+    order: KeyOrder,
+    state: RwLock<State>,
+    revision: tokio_watch::Sender<Revision>,
+}
+
+impl KeyRegistry {
+    pub fn new(order: KeyOrder) -> Arc<KeyRegistry> {
+        Arc::new(KeyRegistry {
+            order,
+            state: RwLock::new(State::default()),
+            revision: tokio_watch::Sender::new(Revision::default()),
+        })
+    }
+
+    pub fn order(&self) -> KeyOrder {
+        self.order
+    }
+
+    /// Wakes on every change of the key set.
+    pub fn subscribe(&self) -> tokio_watch::Receiver<Revision> {
+        self.revision.subscribe()
+    }
+
+    /// True once both watches have listed their Secrets.
+    pub fn is_ready(&self) -> bool {
+        self.read(|s| s.ready.iter().all(|r| *r))
+    }
+
+    /// Waits until both watches have listed their Secrets.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.subscribe();
+        while !self.is_ready() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// All keys, newest first.
+    pub fn keys(&self) -> Arc<Vec<Arc<KeyEntry>>> {
+        self.read(|s| Arc::clone(&s.sorted))
+    }
+
+    /// Keys in the order to try them: the key that opened the object last time (by
+    /// fingerprint), then newest first. Upstream tries them in random order.
+    pub fn keys_for(&self, hint: Option<&str>) -> Vec<Arc<KeyEntry>> {
+        let keys = self.keys();
+        let mut ordered: Vec<Arc<KeyEntry>> = Vec::with_capacity(keys.len());
+        if let Some(hit) = hint.and_then(|h| keys.iter().find(|k| k.fingerprint == h)) {
+            ordered.push(Arc::clone(hit));
+        }
+        ordered.extend(
+            keys.iter()
+                .filter(|k| Some(k.fingerprint.as_str()) != hint)
+                .cloned(),
+        );
+        ordered
+    }
+
+    /// The time of the newest key, which renewal counts from.
+    pub fn newest_time(&self) -> Option<SystemTime> {
+        self.keys().first().map(|k| k.ordering_time)
+    }
+
+    /// The newest key that has a certificate: the one to seal with.
+    pub fn sealing_key(&self) -> Option<Arc<KeyEntry>> {
+        self.keys().iter().find(|k| k.certificate.is_some()).cloned()
+    }
+
+    /// Adds or replaces the key in `secret`; a malformed Secret is logged and dropped.
+    pub fn apply(&self, source: Source, secret: &Secret) {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let unchanged = self.read(|s| {
+            s.by_source[source as usize]
+                .get(&name)
+                .is_some_and(|k| k.resource_version == secret.metadata.resource_version)
+        });
+        if unchanged {
+            return;
+        }
+        match KeyEntry::from_secret(secret, self.order) {
+            Ok(entry) => self.insert(source, entry),
+            Err(error) => {
+                tracing::error!(secret = %name, %error, "Error reading key; skipping it");
+                self.remove(source, &name);
+            }
+        }
+    }
+
+    /// Registers a key whose Secret the API server just accepted.
+    pub fn insert(&self, source: Source, entry: KeyEntry) {
+        let entry = Arc::new(entry);
+        self.update(|s| {
+            s.by_source[source as usize].insert(entry.secret_name.clone(), entry);
+        });
+    }
+
+    pub fn remove(&self, source: Source, name: &str) {
+        self.update(|s| {
+            s.by_source[source as usize].remove(name);
+        });
+    }
+
+    /// Replaces everything from `source` with `secrets` (after a (re)list).
+    pub fn replace(&self, source: Source, secrets: &[Secret]) {
+        let mut fresh = BTreeMap::new();
+        for secret in secrets {
+            let name = secret.metadata.name.clone().unwrap_or_default();
+            let reused = self.read(|s| {
+                s.by_source[source as usize]
+                    .get(&name)
+                    .filter(|k| k.resource_version == secret.metadata.resource_version)
+                    .cloned()
+            });
+            let entry = match reused {
+                Some(entry) => entry,
+                None => match KeyEntry::from_secret(secret, self.order) {
+                    Ok(entry) => Arc::new(entry),
+                    Err(error) => {
+                        tracing::error!(secret = %name, %error, "Error reading key; skipping it");
+                        continue;
+                    }
+                },
+            };
+            fresh.insert(name, entry);
+        }
+        self.update(|s| {
+            s.by_source[source as usize] = fresh;
+            s.ready[source as usize] = true;
+        });
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        match self.state.read() {
+            Ok(guard) => f(&guard),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        let mut guard = match self.state.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let before: Vec<String> = guard.sorted.iter().map(|k| k.secret_name.clone()).collect();
+        let before_fingerprints: Vec<String> =
+            guard.sorted.iter().map(|k| k.fingerprint.clone()).collect();
+        let was_ready = guard.ready;
+        f(&mut guard);
+        let mut all: Vec<Arc<KeyEntry>> = Vec::new();
+        for entry in guard.by_source.iter().flat_map(|m| m.values()) {
+            if !all.iter().any(|k| k.fingerprint == entry.fingerprint) {
+                all.push(Arc::clone(entry));
+            }
+        }
+        all.sort_by(|a, b| {
+            b.ordering_time
+                .cmp(&a.ordering_time)
+                .then_with(|| a.secret_name.cmp(&b.secret_name))
+        });
+        let mut added = false;
+        for entry in &all {
+            if !before_fingerprints.contains(&entry.fingerprint) {
+                added = true;
+                tracing::info!(secretname = %entry.secret_name, fingerprint = %entry.fingerprint, "registered private key");
+            }
+        }
+        let after: Vec<String> = all.iter().map(|k| k.secret_name.clone()).collect();
+        for gone in before.iter().filter(|n| !after.contains(n)) {
+            tracing::info!(secretname = %gone, "removed private key");
+        }
+        let changed = before != after
+            || was_ready != guard.ready
+            || all
+                .iter()
+                .zip(guard.sorted.iter())
+                .any(|(a, b)| !Arc::ptr_eq(a, b));
+        guard.sorted = Arc::new(all);
+        if !guard.ready.iter().all(|r| *r) {
+            // Keys seen during the first list are not "added" for retry purposes.
+            added = false;
+        }
+        drop(guard);
+        if changed {
+            self.revision.send_modify(|r| {
+                r.changed += 1;
+                if added {
+                    r.added += 1;
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

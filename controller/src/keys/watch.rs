@@ -1,0 +1,48 @@
+//! Keeps the registry equal to the key Secrets in the home namespace: those labelled
+//! active, and the legacy Secret named exactly like the key prefix. Upstream reads
+//! them once at start; here added, changed, relabelled or deleted keys take effect
+//! at once.
+
+use super::{KeyRegistry, Source};
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use std::sync::Arc;
+
+/// The label selector of active key Secrets (`KEY_LABEL=KEY_LABEL_ACTIVE`).
+pub const KEY_SELECTOR: &str = "sealedsecrets.bitnami.com/sealed-secrets-key=active";
+
+/// Runs until the watch streams end (they retry with backoff, so: forever).
+pub async fn run_key_watch(client: Client, namespace: String, prefix: String, registry: Arc<KeyRegistry>) {
+    let api: Api<Secret> = Api::namespaced(client, &namespace);
+    let labelled = watcher::watcher(api.clone(), watcher::Config::default().labels(KEY_SELECTOR))
+        .default_backoff()
+        .map(|e| (Source::Labelled, e));
+    let legacy = watcher::watcher(
+        api,
+        watcher::Config::default().fields(&format!("metadata.name={prefix}")),
+    )
+    .default_backoff()
+    .map(|e| (Source::Legacy, e));
+    let mut events = std::pin::pin!(stream::select(labelled, legacy));
+    let mut buffers: [Vec<Secret>; 2] = [Vec::new(), Vec::new()];
+    while let Some((source, event)) = events.next().await {
+        match event {
+            Ok(Event::Init) => buffers[source as usize].clear(),
+            Ok(Event::InitApply(secret)) => buffers[source as usize].push(secret),
+            Ok(Event::InitDone) => {
+                let listed = std::mem::take(&mut buffers[source as usize]);
+                registry.replace(source, &listed);
+            }
+            Ok(Event::Apply(secret)) => registry.apply(source, &secret),
+            Ok(Event::Delete(secret)) => {
+                registry.remove(source, secret.metadata.name.as_deref().unwrap_or_default());
+            }
+            Err(error) => {
+                tracing::warn!(namespace = %namespace, %error, "watching key Secrets failed; retrying");
+            }
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Wiring: connect, load keys, start renewal, run one reconcile loop per watched
+//! namespace (or one for all), stop gracefully on SIGTERM.
+
+use crate::flags::{Flags, parse_key_values};
+use crate::keys::{KeyGenerator, KeyOrder, KeyRegistry, parse_cutoff_time, run_key_watch, run_renewal};
+use crate::reconcile::{Context, error_policy, reconcile};
+use anyhow::{Context as _, Result, anyhow};
+use futures::{Stream, StreamExt, stream};
+use k8s_openapi::api::core::v1::Secret;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, predicates};
+use kube::core::PartialObjectMeta;
+use kube::{Api, Client, Config};
+use sealed_common::SealedSecret;
+use sealed_common::sealed_secret::KIND;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// The cluster connection and the home namespace.
+pub struct Connection {
+    pub client: Client,
+    pub home: String,
+}
+
+/// In-cluster config, else the kubeconfig (`--kubeconfig`, `$KUBECONFIG`, `~/.kube/config`).
+pub async fn connect(flags: &Flags) -> Result<Connection> {
+    let config = match &flags.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read --kubeconfig {path}"))?;
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("cannot use --kubeconfig {path}"))?
+        }
+        None => match Config::incluster() {
+            Ok(config) => config,
+            Err(in_cluster) => Config::from_kubeconfig(&KubeConfigOptions::default())
+                .await
+                .map_err(|e| {
+                    anyhow!("no cluster configuration: not in a cluster ({in_cluster}) and no usable kubeconfig ({e}); pass --kubeconfig PATH")
+                })?,
+        },
+    };
+    let client = Client::try_from(config).context("cannot build the Kubernetes client")?;
+    Ok(Connection {
+        client,
+        home: home_namespace(flags.namespace.as_deref()),
+    })
+}
+
+/// `--namespace`, else `$POD_NAMESPACE`, else the service account's namespace, else
+/// `kube-system` (where upstream's manifests install the controller).
+pub fn home_namespace(flag: Option<&str>) -> String {
+    let from_env = std::env::var("POD_NAMESPACE").ok();
+    let from_file = std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok();
+    [flag.map(str::to_owned), from_env, from_file]
+        .into_iter()
+        .flatten()
+        .map(|ns| ns.trim().to_owned())
+        .find(|ns| !ns.is_empty())
+        .unwrap_or_else(|| "kube-system".to_owned())
+}
+
+/// Runs the controller until SIGTERM/SIGINT.
+pub async fn run(flags: Flags, connection: Connection) -> Result<()> {
+    let Connection { client, home } = connection;
+    let cutoff = parse_cutoff_time(&flags.key_cutoff_time).map_err(|e| anyhow!(e))?;
+    let labels = parse_key_values("privatekey-labels", &flags.privatekey_labels).map_err(|e| anyhow!(e))?;
+    let annotations =
+        parse_key_values("privatekey-annotations", &flags.privatekey_annotations).map_err(|e| anyhow!(e))?;
+    if !(2048..=8192).contains(&flags.key_size) {
+        return Err(anyhow!("--key-size {}: must be between 2048 and 8192 bits", flags.key_size));
+    }
+    let namespaces = watched_namespaces(&flags, &home);
+    tracing::info!(home = %home, namespaces = ?namespaces.as_deref().unwrap_or(&["<all>".to_owned()]), "Starting sealed-secrets controller");
+
+    let registry = KeyRegistry::new(KeyOrder::from_flag(&flags.key_order_priority));
+    tokio::spawn(run_key_watch(client.clone(), home.clone(), flags.key_prefix.clone(), Arc::clone(&registry)));
+
+    let (manual_tx, manual_rx) = mpsc::channel(1);
+    spawn_key_signal(manual_tx);
+    let generator = KeyGenerator {
+        client: client.clone(),
+        namespace: home.clone(),
+        prefix: flags.key_prefix.clone(),
+        bits: flags.key_size,
+        validity: flags.key_ttl,
+        common_name: flags.my_cn.clone(),
+        labels,
+        annotations,
+    };
+    if flags.renew_period().is_zero() {
+        tracing::info!("Key renewal disabled");
+    }
+    tokio::spawn(run_renewal(generator, Arc::clone(&registry), flags.renew_period(), cutoff, manual_rx));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+
+    tokio::select! {
+        () = wait_for_first_key(&registry) => {}
+        () = stopped(stop_rx.clone()) => return Ok(()),
+    }
+
+    let mut ctx = Context::new(
+        client.clone(),
+        Arc::clone(&registry),
+        Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "sealed-secrets-controller".into(),
+                instance: std::env::var("POD_NAME").ok(),
+            },
+        ),
+    );
+    ctx.accept_v1_data = flags.accept_deprecated_v1_data;
+    ctx.update_status = flags.update_status;
+    ctx.max_retries = flags.max_unseal_retries;
+    let ctx = Arc::new(ctx);
+
+    let scopes: Vec<Option<String>> = match namespaces {
+        None => vec![None],
+        Some(list) => list.into_iter().map(Some).collect(),
+    };
+    let loops = scopes.into_iter().map(|namespace| {
+        run_loop(LoopSpec {
+            client: client.clone(),
+            namespace,
+            label_selector: flags.label_selector.clone(),
+            recreate: !flags.skip_recreate,
+            ctx: Arc::clone(&ctx),
+            stop: stop_rx.clone(),
+        })
+    });
+    futures::future::join_all(loops).await;
+    Ok(())
+}
+
+/// `None` for all namespaces; else the home namespace plus `--additional-namespaces`.
+pub fn watched_namespaces(flags: &Flags, home: &str) -> Option<Vec<String>> {
+    if flags.all_namespaces {
+        return None;
+    }
+    let mut list = vec![home.to_owned()];
+    for ns in flags.additional_namespaces() {
+        if !list.contains(&ns) {
+            list.push(ns);
+        }
+    }
+    Some(list)
+}
+
+async fn wait_for_first_key(registry: &KeyRegistry) {
+    let mut changes = registry.subscribe();
+    while registry.keys().is_empty() || !registry.is_ready() {
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// One reconcile loop's inputs.
+pub struct LoopSpec {
+    pub client: Client,
+    /// `None`: all namespaces.
+    pub namespace: Option<String>,
+    pub label_selector: String,
+    pub recreate: bool,
+    pub ctx: Arc<Context>,
+    pub stop: watch::Receiver<bool>,
+}
+
+fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Watches SealedSecrets (spec changes only), deletions of owned Secrets, and key
+/// additions (to retry objects that did not open), and reconciles.
+pub async fn run_loop(spec: LoopSpec) {
+    let LoopSpec { client, namespace, label_selector, recreate, ctx, stop } = spec;
+    let mut config = watcher::Config::default();
+    if !label_selector.is_empty() {
+        config = config.labels(&label_selector);
+    }
+    let (reader, writer) = reflector::store();
+    let sealed_secrets = watcher::watcher(api_for::<SealedSecret>(&client, namespace.as_deref()), config)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+
+    let mut controller = Controller::for_stream(sealed_secrets, reader.clone())
+        .with_config(ControllerConfig::default().concurrency(16))
+        .reconcile_on(retry_on_new_keys(ctx.registry.subscribe(), reader));
+    if recreate {
+        controller = controller.reconcile_on(deleted_owned_secrets(api_for::<PartialObjectMeta<Secret>>(
+            &client,
+            namespace.as_deref(),
+        )));
+    }
+    let scope = namespace.unwrap_or_else(|| "<all>".to_owned());
+    controller
+        .graceful_shutdown_on(stopped(stop))
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            if let Err(error) = result {
+                match error {
+                    kube::runtime::controller::Error::ReconcilerFailed(..) => {}
+                    other => tracing::warn!(namespace = %scope, error = %other, "controller loop"),
+                }
+            }
+            std::future::ready(())
+        })
+        .await;
+}
+
+/// When a key appears, the SealedSecrets whose last unseal failed are tried again.
+fn retry_on_new_keys(
+    revisions: watch::Receiver<crate::keys::Revision>,
+    store: Store<SealedSecret>,
+) -> impl Stream<Item = ObjectRef<SealedSecret>> + Send {
+    let added = stream::unfold((revisions, None::<u64>), |(mut rx, seen)| async move {
+        let seen = seen.unwrap_or_else(|| rx.borrow_and_update().added);
+        loop {
+            rx.changed().await.ok()?;
+            let now = rx.borrow_and_update().added;
+            if now != seen {
+                return Some(((), (rx, Some(now))));
+            }
+        }
+    });
+    added.flat_map(move |_| {
+        let failing: Vec<ObjectRef<SealedSecret>> = store
+            .state()
+            .iter()
+            .filter(|s| !is_synced(s))
+            .map(|s| ObjectRef::from_obj(s.as_ref()))
+            .collect();
+        stream::iter(failing)
+    })
+}
+
+fn is_synced(sealed: &SealedSecret) -> bool {
+    sealed
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Synced" && c.status == "True"))
+}
+
+/// Deleted Secrets controlled by a SealedSecret: their owner reconciles (recreates them).
+/// A metadata-only watch, and nothing cached: memory does not grow with the cluster's
+/// Secrets.
+fn deleted_owned_secrets(api: Api<PartialObjectMeta<Secret>>) -> impl Stream<Item = ObjectRef<SealedSecret>> + Send {
+    watcher::watcher(api, watcher::Config::default().page_size(500))
+        .default_backoff()
+        .filter_map(|event| {
+            let owner = match event {
+                Ok(Event::Delete(meta)) => {
+                    let namespace = meta.metadata.namespace.clone().unwrap_or_default();
+                    meta.metadata
+                        .owner_references
+                        .unwrap_or_default()
+                        .into_iter()
+                        .find(|r| r.controller == Some(true) && r.kind == KIND && r.api_version.starts_with("bitnami.com/"))
+                        .map(|r| ObjectRef::new(&r.name).within(&namespace))
+                }
+                _ => None,
+            };
+            std::future::ready(owner)
+        })
+}
+
+/// SIGUSR1 generates a new key at once, as upstream.
+fn spawn_key_signal(trigger: mpsc::Sender<()>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+            return;
+        };
+        while usr1.recv().await.is_some() {
+            tracing::info!("SIGUSR1: generating a new key");
+            let _ = trigger.try_send(());
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+

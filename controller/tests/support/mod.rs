@@ -1,0 +1,333 @@
+//! A scripted API server behind kube's `tower-test` mock: it keeps Secrets,
+//! SealedSecrets and Events in memory, answers the calls the reconciler makes, and
+//! records every request so tests can count writes.
+
+#![allow(dead_code)]
+
+use http::{Request, Response, StatusCode};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::client::Body;
+use sealed_common::keys::Certificate;
+use sealed_common::scope::Scope;
+use sealed_common::{RsaPublicKey, SealedSecret};
+use sealed_controller::keys::{KeyOrder, KeyRegistry, Source};
+use sealed_controller::reconcile::Context;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+pub fn vectors() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/vectors/kubeseal-0.36.6")
+}
+
+/// An upstream key Secret from the vectors (`A` or `B`).
+pub fn key_secret(which: &str) -> Secret {
+    let path = vectors().join(format!("keys/{which}.sealed-secrets-key.yaml"));
+    let text = std::fs::read_to_string(&path).expect("vector key file");
+    serde_saphyr::from_str(&text).expect("key Secret YAML")
+}
+
+pub fn fingerprint(which: &str) -> String {
+    std::fs::read_to_string(vectors().join(format!("keys/{which}.fingerprint")))
+        .expect("fingerprint file")
+        .trim()
+        .to_owned()
+}
+
+pub fn public_key(which: &str) -> RsaPublicKey {
+    let pem = std::fs::read(vectors().join(format!("keys/{which}.tls.crt"))).expect("cert");
+    Certificate::from_pem(&pem).expect("certificate").public_key().clone()
+}
+
+/// A registry holding the given vector keys, listed (ready).
+pub fn registry(keys: &[&str]) -> Arc<KeyRegistry> {
+    let registry = KeyRegistry::new(KeyOrder::CertNotBefore);
+    let secrets: Vec<Secret> = keys.iter().map(|k| key_secret(k)).collect();
+    registry.replace(Source::Labelled, &secrets);
+    registry.replace(Source::Legacy, &[]);
+    registry
+}
+
+/// A SealedSecret `ns/name` whose items are sealed with vector key `key` (strict).
+pub fn sealed(ns: &str, name: &str, items: &[(&str, &str)], key: &str) -> SealedSecret {
+    sealed_with_scope(ns, name, items, key, Scope::Strict)
+}
+
+pub fn sealed_with_scope(ns: &str, name: &str, items: &[(&str, &str)], key: &str, scope: Scope) -> SealedSecret {
+    let pk = public_key(key);
+    let label = scope.label(ns, name);
+    let encrypted: BTreeMap<String, String> = items
+        .iter()
+        .map(|(k, v)| {
+            let sealed = sealed_common::crypto::seal_value(&pk, v.as_bytes(), &label).expect("seal");
+            (k.to_string(), sealed)
+        })
+        .collect();
+    let mut annotations = BTreeMap::new();
+    scope.write_annotations(&mut annotations);
+    serde_json::from_value(json!({
+        "apiVersion": "bitnami.com/v1alpha1",
+        "kind": "SealedSecret",
+        "metadata": {
+            "name": name, "namespace": ns, "uid": format!("uid-{ns}-{name}"),
+            "generation": 1, "resourceVersion": "1", "annotations": annotations,
+        },
+        "spec": { "encryptedData": encrypted, "template": { "metadata": { "name": name, "namespace": ns } } }
+    }))
+    .expect("SealedSecret")
+}
+
+/// One recorded request.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+}
+
+#[derive(Default)]
+pub struct State {
+    pub secrets: BTreeMap<(String, String), Value>,
+    pub sealed: BTreeMap<(String, String), Value>,
+    pub events: Vec<Value>,
+    pub calls: Vec<Call>,
+    /// Behave like upstream's CRD: drop `status.keyFingerprint`.
+    pub prune_fingerprint: bool,
+    /// Answer 403 to Secret creation (RBAC missing).
+    pub forbid_create: bool,
+    next_version: u64,
+}
+
+/// The fake API server.
+#[derive(Clone, Default)]
+pub struct FakeApi {
+    pub state: Arc<Mutex<State>>,
+}
+
+impl FakeApi {
+    pub fn new() -> FakeApi {
+        FakeApi::default()
+    }
+
+    /// A client whose requests this fake answers, on a background task.
+    pub fn client(&self) -> Client {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let state = Arc::clone(&self.state);
+        tokio::spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                let (parts, body) = request.into_parts();
+                let bytes = body.collect_bytes().await.expect("request body");
+                let body: Value = if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes).expect("JSON request body")
+                };
+                let (status, answer) = {
+                    let mut state = state.lock().expect("state");
+                    state.calls.push(Call {
+                        method: parts.method.to_string(),
+                        path: parts.uri.path().to_owned(),
+                        body: body.clone(),
+                    });
+                    state.answer(parts.method.as_str(), parts.uri.path(), body)
+                };
+                let response = Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&answer).expect("JSON")))
+                    .expect("response");
+                send.send_response(response);
+            }
+        });
+        Client::new(service, "default")
+    }
+
+    /// A reconcile context over this fake.
+    pub fn context(&self, registry: Arc<KeyRegistry>) -> Arc<Context> {
+        Arc::new(self.context_mut(registry))
+    }
+
+    pub fn context_mut(&self, registry: Arc<KeyRegistry>) -> Context {
+        let client = self.client();
+        let recorder = kube::runtime::events::Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter { controller: "sealed-secrets-controller".into(), instance: None },
+        );
+        Context::new(client, registry, recorder)
+    }
+
+    pub fn put_secret(&self, secret: Value) {
+        let mut state = self.state.lock().expect("state");
+        let key = object_key(&secret);
+        let secret = state.stamp(secret);
+        state.secrets.insert(key, secret);
+    }
+
+    pub fn put_sealed(&self, sealed: &SealedSecret) {
+        let mut state = self.state.lock().expect("state");
+        let value = serde_json::to_value(sealed).expect("JSON");
+        state.sealed.insert(object_key(&value), value);
+    }
+
+    /// The SealedSecret as the fake stores it now (with the status written so far).
+    pub fn sealed(&self, ns: &str, name: &str) -> SealedSecret {
+        let state = self.state.lock().expect("state");
+        let value = state.sealed.get(&(ns.to_owned(), name.to_owned())).expect("stored SealedSecret");
+        serde_json::from_value(value.clone()).expect("SealedSecret")
+    }
+
+    pub fn secret(&self, ns: &str, name: &str) -> Option<Secret> {
+        let state = self.state.lock().expect("state");
+        state
+            .secrets
+            .get(&(ns.to_owned(), name.to_owned()))
+            .map(|v| serde_json::from_value(v.clone()).expect("Secret"))
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().expect("state").calls.clone()
+    }
+
+    /// Writes (not GETs, not events) made so far.
+    pub fn writes(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method != "GET" && !c.path.contains("/events"))
+            .collect()
+    }
+
+    /// (type, reason, note) of every event published.
+    pub fn events(&self) -> Vec<(String, String, String)> {
+        let state = self.state.lock().expect("state");
+        state
+            .events
+            .iter()
+            .map(|e| {
+                let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+                (s("type"), s("reason"), s("note"))
+            })
+            .collect()
+    }
+}
+
+fn object_key(v: &Value) -> (String, String) {
+    let m = &v["metadata"];
+    (
+        m["namespace"].as_str().unwrap_or_default().to_owned(),
+        m["name"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn status(code: u16, reason: &str, message: &str) -> (StatusCode, Value) {
+    (
+        StatusCode::from_u16(code).expect("status code"),
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message}),
+    )
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(fields) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let object = target.as_object_mut().expect("object");
+    for (k, v) in fields {
+        if v.is_null() {
+            object.remove(k);
+        } else {
+            merge(object.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+impl State {
+    fn stamp(&mut self, mut object: Value) -> Value {
+        self.next_version += 1;
+        let meta = &mut object["metadata"];
+        meta["resourceVersion"] = json!(format!("{}", 100 + self.next_version));
+        if meta.get("uid").is_none() {
+            meta["uid"] = json!(format!("uid-{}", self.next_version));
+        }
+        if meta.get("creationTimestamp").is_none() {
+            meta["creationTimestamp"] = json!("2026-11-01T00:00:00Z");
+        }
+        object
+    }
+
+    fn answer(&mut self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (method, parts.as_slice()) {
+            ("POST", ["apis", "events.k8s.io", "v1", "namespaces", _, "events"]) => {
+                self.events.push(body.clone());
+                (StatusCode::CREATED, body)
+            }
+            ("PATCH", ["apis", "events.k8s.io", "v1", "namespaces", _, "events", _]) => {
+                self.events.push(body.clone());
+                (StatusCode::OK, body)
+            }
+            ("GET", ["api", "v1", "namespaces", ns, "secrets", name]) => {
+                match self.secrets.get(&(ns.to_string(), name.to_string())) {
+                    Some(s) => (StatusCode::OK, s.clone()),
+                    None => status(404, "NotFound", &format!("secrets \"{name}\" not found")),
+                }
+            }
+            ("POST", ["api", "v1", "namespaces", _, "secrets"]) if self.forbid_create => status(
+                403,
+                "Forbidden",
+                "secrets is forbidden: User \"system:serviceaccount:kube-system:x\" cannot create resource \"secrets\"",
+            ),
+            ("POST", ["api", "v1", "namespaces", ns, "secrets"]) => {
+                let mut secret = body;
+                if secret["metadata"].get("name").is_none() {
+                    let prefix = secret["metadata"]["generateName"].as_str().unwrap_or_default().to_owned();
+                    secret["metadata"]["name"] = json!(format!("{prefix}x{}", self.next_version));
+                }
+                secret["metadata"]["namespace"] = json!(ns);
+                let key = object_key(&secret);
+                if self.secrets.contains_key(&key) {
+                    return status(409, "AlreadyExists", &format!("secrets \"{}\" already exists", key.1));
+                }
+                let secret = self.stamp(secret);
+                self.secrets.insert(key, secret.clone());
+                (StatusCode::CREATED, secret)
+            }
+            ("PUT", ["api", "v1", "namespaces", ns, "secrets", name]) => {
+                let key = (ns.to_string(), name.to_string());
+                let Some(existing) = self.secrets.get(&key) else {
+                    return status(404, "NotFound", &format!("secrets \"{name}\" not found"));
+                };
+                if existing["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"] {
+                    return status(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again");
+                }
+                if existing["immutable"] == json!(true) && existing["data"] != body["data"] {
+                    return status(422, "Invalid", &format!("Secret \"{name}\" is invalid: data: Forbidden: field is immutable when `immutable` is set"));
+                }
+                let secret = self.stamp(body);
+                self.secrets.insert(key, secret.clone());
+                (StatusCode::OK, secret)
+            }
+            ("PATCH", ["apis", "bitnami.com", "v1alpha1", "namespaces", ns, "sealedsecrets", name, "status"]) => {
+                let key = (ns.to_string(), name.to_string());
+                let prune = self.prune_fingerprint;
+                let Some(stored) = self.sealed.get_mut(&key) else {
+                    return status(404, "NotFound", &format!("sealedsecrets.bitnami.com \"{name}\" not found"));
+                };
+                let mut patch = body;
+                if prune {
+                    patch["status"].as_object_mut().map(|s| s.remove("keyFingerprint"));
+                }
+                merge(stored, &patch);
+                let version = stored["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+                stored["metadata"]["resourceVersion"] = json!(format!("{}", version + 1));
+                (StatusCode::OK, stored.clone())
+            }
+            _ => status(404, "NotFound", &format!("the fake API server does not serve {method} {path}")),
+        }
+    }
+}
