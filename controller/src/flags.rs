@@ -35,11 +35,21 @@ pub struct Flags {
     pub version: bool,
 
     /// Path to a kubeconfig, to run outside the cluster (default: in-cluster config, else $KUBECONFIG or ~/.kube/config).
-    #[arg(long, env = "SEALED_SECRETS_KUBECONFIG", value_name = "PATH", help_heading = "Cluster")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KUBECONFIG",
+        value_name = "PATH",
+        help_heading = "Cluster"
+    )]
     pub kubeconfig: Option<String>,
 
     /// Home namespace, where the key Secrets live (default: $POD_NAMESPACE, the service account's namespace, else kube-system).
-    #[arg(long, env = "SEALED_SECRETS_NAMESPACE", value_name = "NAMESPACE", help_heading = "Cluster")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_NAMESPACE",
+        value_name = "NAMESPACE",
+        help_heading = "Cluster"
+    )]
     pub namespace: Option<String>,
 
     /// Scan all namespaces or only the current namespace (default=true).
@@ -47,11 +57,25 @@ pub struct Flags {
     pub all_namespaces: bool,
 
     /// Comma-separated list of additional namespaces to be scanned.
-    #[arg(long, env = "SEALED_SECRETS_ADDITIONAL_NAMESPACES", default_value = "", hide_default_value = true, value_name = "NS,...", help_heading = "Watching")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_ADDITIONAL_NAMESPACES",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "NS,...",
+        help_heading = "Watching"
+    )]
     pub additional_namespaces: String,
 
     /// Label selector which can be used to filter sealed secrets.
-    #[arg(long, env = "SEALED_SECRETS_LABEL_SELECTOR", default_value = "", hide_default_value = true, value_name = "SELECTOR", help_heading = "Watching")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LABEL_SELECTOR",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "SELECTOR",
+        help_heading = "Watching"
+    )]
     pub label_selector: String,
 
     /// if true, the controller will update the status sub-resource whenever it processes a sealed secret.
@@ -71,7 +95,13 @@ pub struct Flags {
     pub old_gc_behavior: bool,
 
     /// Max unseal retries.
-    #[arg(long, env = "SEALED_SECRETS_MAX_UNSEAL_RETRIES", default_value_t = 5, value_name = "N", help_heading = "Unsealing")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_MAX_UNSEAL_RETRIES",
+        default_value_t = 5,
+        value_name = "N",
+        help_heading = "Unsealing"
+    )]
     pub max_unseal_retries: u32,
 
     /// Accept deprecated V1 data field.
@@ -79,11 +109,23 @@ pub struct Flags {
     pub accept_deprecated_v1_data: bool,
 
     /// Prefix used to name keys.
-    #[arg(long, env = "SEALED_SECRETS_KEY_PREFIX", default_value = "sealed-secrets-key", value_name = "PREFIX", help_heading = "Keys")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_PREFIX",
+        default_value = "sealed-secrets-key",
+        value_name = "PREFIX",
+        help_heading = "Keys"
+    )]
     pub key_prefix: String,
 
     /// Size of encryption key.
-    #[arg(long, env = "SEALED_SECRETS_KEY_SIZE", default_value_t = 4096, value_name = "BITS", help_heading = "Keys")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_SIZE",
+        default_value_t = 4096,
+        value_name = "BITS",
+        help_heading = "Keys"
+    )]
     pub key_size: usize,
 
     /// Duration that certificate is valid for.
@@ -91,7 +133,14 @@ pub struct Flags {
     pub key_ttl: Duration,
 
     /// Common name to be used as issuer/subject DN in generated certificate.
-    #[arg(long, env = "SEALED_SECRETS_MY_CN", default_value = "", hide_default_value = true, value_name = "CN", help_heading = "Keys")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_MY_CN",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "CN",
+        help_heading = "Keys"
+    )]
     pub my_cn: String,
 
     /// New key generation period (automatic rotation deactivated if 0).
@@ -103,7 +152,14 @@ pub struct Flags {
     pub rotate_period: Option<Duration>,
 
     /// Create a new key if latest one is older than this cutoff time. RFC1123 format with numeric timezone expected.
-    #[arg(long, env = "SEALED_SECRETS_KEY_CUTOFF_TIME", default_value = "", hide_default_value = true, value_name = "TIME", help_heading = "Keys")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KEY_CUTOFF_TIME",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "TIME",
+        help_heading = "Keys"
+    )]
     pub key_cutoff_time: String,
 
     /// Ordering of keys based on NotBefore certificate attribute or secret creation timestamp.
@@ -111,27 +167,65 @@ pub struct Flags {
     pub key_order_priority: String,
 
     /// Comma-separated list of additional annotations to be put on renewed sealing keys.
-    #[arg(long, env = "SEALED_SECRETS_PRIVATEKEY_ANNOTATIONS", default_value = "", hide_default_value = true, value_name = "K=V,...", help_heading = "Keys")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_PRIVATEKEY_ANNOTATIONS",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "K=V,...",
+        help_heading = "Keys"
+    )]
     pub privatekey_annotations: String,
 
     /// Comma-separated list of additional labels to be put on renewed sealing keys.
-    #[arg(long, env = "SEALED_SECRETS_PRIVATEKEY_LABELS", default_value = "", hide_default_value = true, value_name = "K=V,...", help_heading = "Keys")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_PRIVATEKEY_LABELS",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "K=V,...",
+        help_heading = "Keys"
+    )]
     pub privatekey_labels: String,
 
     /// HTTP serving address.
-    #[arg(long, env = "SEALED_SECRETS_LISTEN_ADDR", default_value = ":8080", value_name = "ADDR", help_heading = "HTTP")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LISTEN_ADDR",
+        default_value = ":8080",
+        value_name = "ADDR",
+        help_heading = "HTTP"
+    )]
     pub listen_addr: String,
 
     /// HTTP metrics serving address.
-    #[arg(long, env = "SEALED_SECRETS_LISTEN_METRICS_ADDR", default_value = ":8081", value_name = "ADDR", help_heading = "HTTP")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LISTEN_METRICS_ADDR",
+        default_value = ":8081",
+        value_name = "ADDR",
+        help_heading = "HTTP"
+    )]
     pub listen_metrics_addr: String,
 
     /// Number of allowed sustained requests per second for the verify and rotate endpoints.
-    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT", default_value_t = 2, value_name = "N", help_heading = "HTTP")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_RATE_LIMIT",
+        default_value_t = 2,
+        value_name = "N",
+        help_heading = "HTTP"
+    )]
     pub rate_limit: u32,
 
     /// Number of requests allowed to exceed the rate limit per second for the verify and rotate endpoints.
-    #[arg(long, env = "SEALED_SECRETS_RATE_LIMIT_BURST", default_value_t = 2, value_name = "N", help_heading = "HTTP")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_RATE_LIMIT_BURST",
+        default_value_t = 2,
+        value_name = "N",
+        help_heading = "HTTP"
+    )]
     pub rate_limit_burst: u32,
 
     /// When true, the condition_info metric does not expose SealedSecret namespaces and names.
@@ -139,7 +233,13 @@ pub struct Flags {
     pub metrics_omit_secret_labels: bool,
 
     /// Log level (INFO|ERROR; also DEBUG, WARN).
-    #[arg(long, env = "SEALED_SECRETS_LOG_LEVEL", default_value = "INFO", value_name = "LEVEL", help_heading = "Logging")]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LOG_LEVEL",
+        default_value = "INFO",
+        value_name = "LEVEL",
+        help_heading = "Logging"
+    )]
     pub log_level: String,
 
     /// Log format (text|json).
@@ -151,11 +251,23 @@ pub struct Flags {
     pub log_info_stdout: bool,
 
     /// Ignored (a Go client-go setting); kube-rs has no client-side rate limiter.
-    #[arg(long, env = "SEALED_SECRETS_KUBECLIENT_QPS", default_value_t = 5.0, value_name = "QPS", hide = true)]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KUBECLIENT_QPS",
+        default_value_t = 5.0,
+        value_name = "QPS",
+        hide = true
+    )]
     pub kubeclient_qps: f32,
 
     /// Ignored (a Go client-go setting).
-    #[arg(long, env = "SEALED_SECRETS_KUBECLIENT_BURST", default_value_t = 10, value_name = "N", hide = true)]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_KUBECLIENT_BURST",
+        default_value_t = 10,
+        value_name = "N",
+        hide = true
+    )]
     pub kubeclient_burst: i32,
 }
 
@@ -210,8 +322,14 @@ mod tests {
         assert!(!f.skip_recreate);
         assert_eq!(f.max_unseal_retries, 5);
         assert_eq!((f.rate_limit, f.rate_limit_burst), (2, 2));
-        assert_eq!((f.listen_addr.as_str(), f.listen_metrics_addr.as_str()), (":8080", ":8081"));
-        assert_eq!((f.log_level.as_str(), f.log_format.as_str()), ("INFO", "text"));
+        assert_eq!(
+            (f.listen_addr.as_str(), f.listen_metrics_addr.as_str()),
+            (":8080", ":8081")
+        );
+        assert_eq!(
+            (f.log_level.as_str(), f.log_format.as_str()),
+            ("INFO", "text")
+        );
     }
 
     #[test]

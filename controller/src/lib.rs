@@ -2,6 +2,6 @@
 
 pub mod flags;
 pub mod keys;
-pub mod reconcile;
 pub mod logging;
+pub mod reconcile;
 pub mod run;

@@ -19,10 +19,14 @@ pub fn level(name: &str) -> Level {
 pub fn init(log_level: &str, format: &str, info_to_stdout: bool) {
     let level = level(log_level);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("{level},hyper=warn,hyper_util=warn,tower=warn,rustls=warn"))
+        EnvFilter::new(format!(
+            "{level},hyper=warn,hyper_util=warn,tower=warn,rustls=warn"
+        ))
     });
     let errors = std::io::stderr.with_max_level(Level::WARN);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let result = match (format, info_to_stdout) {
         ("json", true) => builder
             .json()
@@ -33,7 +37,10 @@ pub fn init(log_level: &str, format: &str, info_to_stdout: bool) {
             .with_ansi(false)
             .with_writer(errors.and(std::io::stdout.with_min_level(Level::INFO)))
             .try_init(),
-        (_, false) => builder.with_ansi(false).with_writer(std::io::stderr).try_init(),
+        (_, false) => builder
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .try_init(),
     };
     if let Err(error) = result {
         eprintln!("warning: logging already initialised: {error}");

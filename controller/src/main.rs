@@ -20,7 +20,10 @@ fn main() -> ExitCode {
     logging::init(&flags.log_level, &flags.log_format, flags.log_info_stdout);
     // kube's TLS uses rustls on aws-lc-rs, the same backend as our crypto.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -28,8 +31,9 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let checked = run::check(&flags)?;
         let connection = run::connect(&flags).await?;
-        run::run(flags, connection).await
+        run::run(flags, checked, connection).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

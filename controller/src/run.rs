@@ -2,18 +2,20 @@
 //! namespace (or one for all), stop gracefully on SIGTERM.
 
 use crate::flags::{Flags, parse_key_values};
-use crate::keys::{KeyGenerator, KeyOrder, KeyRegistry, parse_cutoff_time, run_key_watch, run_renewal};
+use crate::keys::{
+    KeyGenerator, KeyOrder, KeyRegistry, parse_cutoff_time, run_key_watch, run_renewal,
+};
 use crate::reconcile::{Context, error_policy, reconcile};
 use anyhow::{Context as _, Result, anyhow};
 use futures::{Stream, StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, predicates};
-use kube::core::PartialObjectMeta;
 use kube::{Api, Client, Config};
 use sealed_common::SealedSecret;
 use sealed_common::sealed_secret::KIND;
@@ -68,21 +70,48 @@ pub fn home_namespace(flag: Option<&str>) -> String {
         .unwrap_or_else(|| "kube-system".to_owned())
 }
 
-/// Runs the controller until SIGTERM/SIGINT.
-pub async fn run(flags: Flags, connection: Connection) -> Result<()> {
-    let Connection { client, home } = connection;
-    let cutoff = parse_cutoff_time(&flags.key_cutoff_time).map_err(|e| anyhow!(e))?;
-    let labels = parse_key_values("privatekey-labels", &flags.privatekey_labels).map_err(|e| anyhow!(e))?;
-    let annotations =
-        parse_key_values("privatekey-annotations", &flags.privatekey_annotations).map_err(|e| anyhow!(e))?;
+/// Flag values that need parsing beyond clap, checked before connecting.
+pub struct Checked {
+    pub cutoff: Option<std::time::SystemTime>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// Checks the flags clap cannot, so a typo fails at once with the flag's name.
+pub fn check(flags: &Flags) -> Result<Checked> {
     if !(2048..=8192).contains(&flags.key_size) {
-        return Err(anyhow!("--key-size {}: must be between 2048 and 8192 bits", flags.key_size));
+        return Err(anyhow!(
+            "--key-size {}: must be between 2048 and 8192 bits",
+            flags.key_size
+        ));
     }
+    Ok(Checked {
+        cutoff: parse_cutoff_time(&flags.key_cutoff_time).map_err(|e| anyhow!(e))?,
+        labels: parse_key_values("privatekey-labels", &flags.privatekey_labels)
+            .map_err(|e| anyhow!(e))?,
+        annotations: parse_key_values("privatekey-annotations", &flags.privatekey_annotations)
+            .map_err(|e| anyhow!(e))?,
+    })
+}
+
+/// Runs the controller until SIGTERM/SIGINT.
+pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Result<()> {
+    let Connection { client, home } = connection;
+    let Checked {
+        cutoff,
+        labels,
+        annotations,
+    } = checked;
     let namespaces = watched_namespaces(&flags, &home);
     tracing::info!(home = %home, namespaces = ?namespaces.as_deref().unwrap_or(&["<all>".to_owned()]), "Starting sealed-secrets controller");
 
     let registry = KeyRegistry::new(KeyOrder::from_flag(&flags.key_order_priority));
-    tokio::spawn(run_key_watch(client.clone(), home.clone(), flags.key_prefix.clone(), Arc::clone(&registry)));
+    tokio::spawn(run_key_watch(
+        client.clone(),
+        home.clone(),
+        flags.key_prefix.clone(),
+        Arc::clone(&registry),
+    ));
 
     let (manual_tx, manual_rx) = mpsc::channel(1);
     spawn_key_signal(manual_tx);
@@ -99,7 +128,13 @@ pub async fn run(flags: Flags, connection: Connection) -> Result<()> {
     if flags.renew_period().is_zero() {
         tracing::info!("Key renewal disabled");
     }
-    tokio::spawn(run_renewal(generator, Arc::clone(&registry), flags.renew_period(), cutoff, manual_rx));
+    tokio::spawn(run_renewal(
+        generator,
+        Arc::clone(&registry),
+        flags.renew_period(),
+        cutoff,
+        manual_rx,
+    ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -199,26 +234,37 @@ where
 /// Watches SealedSecrets (spec changes only), deletions of owned Secrets, and key
 /// additions (to retry objects that did not open), and reconciles.
 pub async fn run_loop(spec: LoopSpec) {
-    let LoopSpec { client, namespace, label_selector, recreate, ctx, stop } = spec;
+    let LoopSpec {
+        client,
+        namespace,
+        label_selector,
+        recreate,
+        ctx,
+        stop,
+    } = spec;
     let mut config = watcher::Config::default();
     if !label_selector.is_empty() {
         config = config.labels(&label_selector);
     }
     let (reader, writer) = reflector::store();
-    let sealed_secrets = watcher::watcher(api_for::<SealedSecret>(&client, namespace.as_deref()), config)
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+    let sealed_secrets = watcher::watcher(
+        api_for::<SealedSecret>(&client, namespace.as_deref()),
+        config,
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
 
     let mut controller = Controller::for_stream(sealed_secrets, reader.clone())
         .with_config(ControllerConfig::default().concurrency(16))
         .reconcile_on(retry_on_new_keys(ctx.registry.subscribe(), reader));
     if recreate {
-        controller = controller.reconcile_on(deleted_owned_secrets(api_for::<PartialObjectMeta<Secret>>(
-            &client,
-            namespace.as_deref(),
-        )));
+        controller =
+            controller.reconcile_on(deleted_owned_secrets(api_for::<PartialObjectMeta<Secret>>(
+                &client,
+                namespace.as_deref(),
+            )));
     }
     let scope = namespace.unwrap_or_else(|| "<all>".to_owned());
     controller
@@ -273,7 +319,9 @@ fn is_synced(sealed: &SealedSecret) -> bool {
 /// Deleted Secrets controlled by a SealedSecret: their owner reconciles (recreates them).
 /// A metadata-only watch, and nothing cached: memory does not grow with the cluster's
 /// Secrets.
-fn deleted_owned_secrets(api: Api<PartialObjectMeta<Secret>>) -> impl Stream<Item = ObjectRef<SealedSecret>> + Send {
+fn deleted_owned_secrets(
+    api: Api<PartialObjectMeta<Secret>>,
+) -> impl Stream<Item = ObjectRef<SealedSecret>> + Send {
     watcher::watcher(api, watcher::Config::default().page_size(500))
         .default_backoff()
         .filter_map(|event| {
@@ -284,7 +332,11 @@ fn deleted_owned_secrets(api: Api<PartialObjectMeta<Secret>>) -> impl Stream<Ite
                         .owner_references
                         .unwrap_or_default()
                         .into_iter()
-                        .find(|r| r.controller == Some(true) && r.kind == KIND && r.api_version.starts_with("bitnami.com/"))
+                        .find(|r| {
+                            r.controller == Some(true)
+                                && r.kind == KIND
+                                && r.api_version.starts_with("bitnami.com/")
+                        })
                         .map(|r| ObjectRef::new(&r.name).within(&namespace))
                 }
                 _ => None,
@@ -329,4 +381,3 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
-

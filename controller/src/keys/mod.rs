@@ -164,7 +164,10 @@ impl KeyRegistry {
 
     /// The newest key that has a certificate: the one to seal with.
     pub fn sealing_key(&self) -> Option<Arc<KeyEntry>> {
-        self.keys().iter().find(|k| k.certificate.is_some()).cloned()
+        self.keys()
+            .iter()
+            .find(|k| k.certificate.is_some())
+            .cloned()
     }
 
     /// Adds or replaces the key in `secret`; a malformed Secret is logged and dropped.

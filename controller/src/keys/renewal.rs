@@ -98,7 +98,12 @@ impl KeyGenerator {
         let stored = api
             .create(&PostParams::default(), &secret)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot store the new key Secret in namespace {}: {e}", self.namespace))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot store the new key Secret in namespace {}: {e}",
+                    self.namespace
+                )
+            })?;
         let entry = KeyEntry::from_secret(&stored, registry.order())?;
         tracing::info!(secretname = %entry.secret_name, fingerprint = %entry.fingerprint, "New key written");
         Ok(entry)
@@ -118,7 +123,13 @@ pub async fn run_renewal(
     let mut at_start = true;
     let mut failures: u32 = 0;
     loop {
-        let plan = plan_renewal(SystemTime::now(), registry.newest_time(), period, cutoff, at_start);
+        let plan = plan_renewal(
+            SystemTime::now(),
+            registry.newest_time(),
+            period,
+            cutoff,
+            at_start,
+        );
         let generate = match plan {
             RenewalPlan::GenerateNow => true,
             RenewalPlan::WaitUntil(due) => {
@@ -170,8 +181,14 @@ mod tests {
 
     #[test]
     fn no_key_generates_now() {
-        assert_eq!(plan_renewal(t(0), None, DAY * 30, None, false), RenewalPlan::GenerateNow);
-        assert_eq!(plan_renewal(t(0), None, Duration::ZERO, None, true), RenewalPlan::GenerateNow);
+        assert_eq!(
+            plan_renewal(t(0), None, DAY * 30, None, false),
+            RenewalPlan::GenerateNow
+        );
+        assert_eq!(
+            plan_renewal(t(0), None, Duration::ZERO, None, true),
+            RenewalPlan::GenerateNow
+        );
     }
 
     #[test]
@@ -180,19 +197,31 @@ mod tests {
             plan_renewal(t(10), Some(t(0)), DAY * 30, None, true),
             RenewalPlan::WaitUntil(t(30))
         );
-        assert_eq!(plan_renewal(t(30), Some(t(0)), DAY * 30, None, false), RenewalPlan::GenerateNow);
-        assert_eq!(plan_renewal(t(45), Some(t(0)), DAY * 30, None, false), RenewalPlan::GenerateNow);
+        assert_eq!(
+            plan_renewal(t(30), Some(t(0)), DAY * 30, None, false),
+            RenewalPlan::GenerateNow
+        );
+        assert_eq!(
+            plan_renewal(t(45), Some(t(0)), DAY * 30, None, false),
+            RenewalPlan::GenerateNow
+        );
     }
 
     #[test]
     fn zero_period_disables_renewal() {
-        assert_eq!(plan_renewal(t(900), Some(t(0)), Duration::ZERO, None, false), RenewalPlan::Idle);
+        assert_eq!(
+            plan_renewal(t(900), Some(t(0)), Duration::ZERO, None, false),
+            RenewalPlan::Idle
+        );
     }
 
     #[test]
     fn cutoff_forces_a_key_at_start_only() {
         let cutoff = Some(t(5));
-        assert_eq!(plan_renewal(t(6), Some(t(0)), DAY * 30, cutoff, true), RenewalPlan::GenerateNow);
+        assert_eq!(
+            plan_renewal(t(6), Some(t(0)), DAY * 30, cutoff, true),
+            RenewalPlan::GenerateNow
+        );
         assert_eq!(
             plan_renewal(t(6), Some(t(0)), DAY * 30, cutoff, false),
             RenewalPlan::WaitUntil(t(30))

@@ -19,7 +19,10 @@ fn fingerprint_of(which: &str) -> String {
         "{}/../testdata/vectors/kubeseal-0.36.6/keys/{which}.fingerprint",
         env!("CARGO_MANIFEST_DIR")
     );
-    std::fs::read_to_string(path).expect("fingerprint").trim().to_owned()
+    std::fs::read_to_string(path)
+        .expect("fingerprint")
+        .trim()
+        .to_owned()
 }
 
 fn ready(registry: &KeyRegistry, keys: &[Secret]) {
@@ -36,7 +39,9 @@ fn upstream_key_secrets_load() {
     let keys = registry.keys();
     assert_eq!(keys.len(), 2);
     let fps: Vec<&str> = keys.iter().map(|k| k.fingerprint.as_str()).collect();
-    assert!(fps.contains(&fingerprint_of("A").as_str()) && fps.contains(&fingerprint_of("B").as_str()));
+    assert!(
+        fps.contains(&fingerprint_of("A").as_str()) && fps.contains(&fingerprint_of("B").as_str())
+    );
     assert!(keys.iter().all(|k| k.certificate.is_some()));
 }
 
@@ -44,11 +49,18 @@ fn upstream_key_secrets_load() {
 fn malformed_key_secret_is_skipped() {
     let mut bad = vector_key("B");
     bad.metadata.name = Some("broken".into());
-    bad.data.as_mut().expect("data").insert("tls.key".into(), ByteString(b"not a key".to_vec()));
+    bad.data
+        .as_mut()
+        .expect("data")
+        .insert("tls.key".into(), ByteString(b"not a key".to_vec()));
     let mut mismatched = vector_key("A");
     mismatched.metadata.name = Some("mismatched".into());
     let b_cert = vector_key("B").data.expect("data")["tls.crt"].clone();
-    mismatched.data.as_mut().expect("data").insert("tls.crt".into(), b_cert);
+    mismatched
+        .data
+        .as_mut()
+        .expect("data")
+        .insert("tls.crt".into(), b_cert);
     let registry = KeyRegistry::new(KeyOrder::CertNotBefore);
     ready(&registry, &[bad, mismatched, vector_key("A")]);
     let keys = registry.keys();
@@ -65,13 +77,20 @@ fn newest_first_by_not_before_or_by_creation() {
     let keys = by_cert.keys();
     assert!(keys[0].ordering_time >= keys[1].ordering_time);
     let newest_by_cert = keys[0].fingerprint.clone();
-    assert_eq!(by_cert.sealing_key().expect("key").fingerprint, newest_by_cert);
+    assert_eq!(
+        by_cert.sealing_key().expect("key").fingerprint,
+        newest_by_cert
+    );
 
     // Secret creation time reversed with respect to the certificates.
     let older = Time(jiff::Timestamp::from_second(1_600_000_000).expect("time"));
     let newer = Time(jiff::Timestamp::from_second(1_700_000_000).expect("time"));
     let a_is_newest_cert = newest_by_cert == fingerprint_of("A");
-    a.metadata.creation_timestamp = Some(if a_is_newest_cert { older.clone() } else { newer.clone() });
+    a.metadata.creation_timestamp = Some(if a_is_newest_cert {
+        older.clone()
+    } else {
+        newer.clone()
+    });
     b.metadata.creation_timestamp = Some(if a_is_newest_cert { newer } else { older });
     let by_creation = KeyRegistry::new(KeyOrder::SecretCreationTimestamp);
     ready(&by_creation, &[a, b]);
@@ -86,7 +105,10 @@ fn hint_goes_first() {
     assert_eq!(registry.keys_for(Some(&oldest))[0].fingerprint, oldest);
     assert_eq!(registry.keys_for(Some(&oldest)).len(), 2);
     assert_eq!(registry.keys_for(Some("unknown")).len(), 2);
-    assert_eq!(registry.keys_for(None)[0].fingerprint, registry.keys()[0].fingerprint);
+    assert_eq!(
+        registry.keys_for(None)[0].fingerprint,
+        registry.keys()[0].fingerprint
+    );
 }
 
 #[test]
@@ -95,7 +117,10 @@ fn relabel_or_delete_removes_and_adding_is_signalled() {
     let rx = registry.subscribe();
     ready(&registry, &[vector_key("A")]);
     let after_list = *rx.borrow();
-    assert_eq!(after_list.added, 0, "keys of the first list are not 'added'");
+    assert_eq!(
+        after_list.added, 0,
+        "keys of the first list are not 'added'"
+    );
 
     // A watch Apply of a new key Secret: added.
     registry.apply(Source::Labelled, &vector_key("B"));
@@ -132,10 +157,15 @@ fn legacy_and_labelled_copies_of_one_key_count_once() {
 fn key_without_certificate_decrypts_but_never_seals() {
     let mut bare = vector_key("B");
     bare.data.as_mut().expect("data").remove("tls.crt");
-    bare.metadata.creation_timestamp = Some(Time(jiff::Timestamp::from_second(2_000_000_000).expect("time")));
+    bare.metadata.creation_timestamp = Some(Time(
+        jiff::Timestamp::from_second(2_000_000_000).expect("time"),
+    ));
     let registry = KeyRegistry::new(KeyOrder::SecretCreationTimestamp);
     ready(&registry, &[vector_key("A"), bare]);
     assert_eq!(registry.keys().len(), 2);
     assert_eq!(registry.keys()[0].fingerprint, fingerprint_of("B"));
-    assert_eq!(registry.sealing_key().expect("sealing key").fingerprint, fingerprint_of("A"));
+    assert_eq!(
+        registry.sealing_key().expect("sealing key").fingerprint,
+        fingerprint_of("A")
+    );
 }

@@ -6,8 +6,8 @@
 use super::{KeyRegistry, Source};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use std::sync::Arc;
 
@@ -15,7 +15,12 @@ use std::sync::Arc;
 pub const KEY_SELECTOR: &str = "sealedsecrets.bitnami.com/sealed-secrets-key=active";
 
 /// Runs until the watch streams end (they retry with backoff, so: forever).
-pub async fn run_key_watch(client: Client, namespace: String, prefix: String, registry: Arc<KeyRegistry>) {
+pub async fn run_key_watch(
+    client: Client,
+    namespace: String,
+    prefix: String,
+    registry: Arc<KeyRegistry>,
+) {
     let api: Api<Secret> = Api::namespaced(client, &namespace);
     let labelled = watcher::watcher(api.clone(), watcher::Config::default().labels(KEY_SELECTOR))
         .default_backoff()

@@ -110,15 +110,32 @@ pub async fn reconcile(
     let outcome = unseal_and_write(&sealed, &ctx).await;
     match &outcome {
         Ok(_) => {
-            publish(&ctx, &sealed, EventType::Normal, REASON_UNSEALED, "Unseal", "SealedSecret unsealed successfully".into()).await;
+            publish(
+                &ctx,
+                &sealed,
+                EventType::Normal,
+                REASON_UNSEALED,
+                "Unseal",
+                "SealedSecret unsealed successfully".into(),
+            )
+            .await;
         }
         Err(failure) => {
             tracing::warn!(sealedsecret = %key, error = %failure, "unseal failed");
         }
     }
     if ctx.update_status {
-        let shown = outcome.as_ref().map(|fp| fp.as_deref()).map_err(|f| f.to_string());
-        if let Err(error) = write_status(&sealed, &ctx, shown.as_ref().map(|fp| *fp).map_err(String::as_str)).await {
+        let shown = outcome
+            .as_ref()
+            .map(|fp| fp.as_deref())
+            .map_err(|f| f.to_string());
+        if let Err(error) = write_status(
+            &sealed,
+            &ctx,
+            shown.as_ref().map(|fp| *fp).map_err(String::as_str),
+        )
+        .await
+        {
             tracing::error!(sealedsecret = %key, error = %api_message(&error), "Error updating SealedSecret status");
         }
     }
@@ -134,7 +151,11 @@ pub async fn reconcile(
 
 /// Requeues with exponential backoff (1 s, 2 s, 4 s, ... capped at 5 min) up to
 /// `--max-unseal-retries` times per generation, then waits for a change.
-pub fn error_policy(sealed: Arc<SealedSecret>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+pub fn error_policy(
+    sealed: Arc<SealedSecret>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
     let attempts = {
         let mut retries = ctx.retries.lock().unwrap_or_else(|p| p.into_inner());
         let entry = retries
@@ -160,11 +181,22 @@ fn forget_retries(ctx: &Context, sealed: &SealedSecret) {
 }
 
 /// Unseals and writes the Secret; returns the fingerprint of the key that opened it.
-async fn unseal_and_write(sealed: &Arc<SealedSecret>, ctx: &Context) -> Result<Option<String>, Failure> {
+async fn unseal_and_write(
+    sealed: &Arc<SealedSecret>,
+    ctx: &Context,
+) -> Result<Option<String>, Failure> {
     let (desired, fingerprint) = match open(sealed, ctx).await {
         Ok(opened) => opened,
         Err(failure) => {
-            publish(ctx, sealed, EventType::Warning, REASON_UNSEAL_FAILED, "Unseal", format!("Failed to unseal: {failure}")).await;
+            publish(
+                ctx,
+                sealed,
+                EventType::Warning,
+                REASON_UNSEAL_FAILED,
+                "Unseal",
+                format!("Failed to unseal: {failure}"),
+            )
+            .await;
             return Err(failure);
         }
     };
@@ -175,15 +207,29 @@ async fn unseal_and_write(sealed: &Arc<SealedSecret>, ctx: &Context) -> Result<O
                 Failure::Unmanaged(message) => message.clone(),
                 other => other.to_string(),
             };
-            publish(ctx, sealed, EventType::Warning, REASON_UPDATE_FAILED, "Update", note).await;
+            publish(
+                ctx,
+                sealed,
+                EventType::Warning,
+                REASON_UPDATE_FAILED,
+                "Update",
+                note,
+            )
+            .await;
             Err(failure)
         }
     }
 }
 
 /// Decrypts on the blocking pool, at most one RSA job per core.
-async fn open(sealed: &Arc<SealedSecret>, ctx: &Context) -> Result<(Secret, Option<String>), Failure> {
-    let hint = sealed.status.as_ref().and_then(|s| s.key_fingerprint.clone());
+async fn open(
+    sealed: &Arc<SealedSecret>,
+    ctx: &Context,
+) -> Result<(Secret, Option<String>), Failure> {
+    let hint = sealed
+        .status
+        .as_ref()
+        .and_then(|s| s.key_fingerprint.clone());
     let keys = ctx.registry.keys_for(hint.as_deref());
     let permit = Arc::clone(&ctx.cpu)
         .acquire_owned()
@@ -194,17 +240,33 @@ async fn open(sealed: &Arc<SealedSecret>, ctx: &Context) -> Result<(Secret, Opti
     let accept_v1_data = ctx.accept_v1_data;
     let job = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let private: Vec<&sealed_common::RsaPrivateKey> = keys.iter().map(|k| &k.private_key).collect();
+        let private: Vec<&sealed_common::RsaPrivateKey> =
+            keys.iter().map(|k| &k.private_key).collect();
         let engine = templates.as_deref().map(|t| t as &dyn TemplateEngine);
-        let options = UnsealOptions { accept_v1_data, templates: engine };
+        let options = UnsealOptions {
+            accept_v1_data,
+            templates: engine,
+        };
         unseal(&sealed, &private, options)
-            .map(|u| (u.secret, u.key_index.and_then(|i| keys.get(i)).map(|k| k.fingerprint.clone())))
+            .map(|u| {
+                (
+                    u.secret,
+                    u.key_index
+                        .and_then(|i| keys.get(i))
+                        .map(|k| k.fingerprint.clone()),
+                )
+            })
             .map_err(|e| Failure::Unseal(e.to_string()))
     });
-    job.await.map_err(|e| Failure::Unseal(format!("unseal task failed: {e}")))?
+    job.await
+        .map_err(|e| Failure::Unseal(format!("unseal task failed: {e}")))?
 }
 
-async fn write_secret(sealed: &SealedSecret, ctx: &Context, desired: Secret) -> Result<(), Failure> {
+async fn write_secret(
+    sealed: &SealedSecret,
+    ctx: &Context,
+    desired: Secret,
+) -> Result<(), Failure> {
     let namespace = sealed.namespace();
     let name = sealed.name();
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
@@ -222,14 +284,18 @@ async fn write_secret(sealed: &SealedSecret, ctx: &Context, desired: Secret) -> 
     match plan_update(&existing, &desired, uid) {
         WritePlan::Unchanged => Ok(()),
         WritePlan::Unmanaged(message) => Err(Failure::Unmanaged(message)),
-        WritePlan::Immutable => Err(Failure::Immutable(immutable_message(&sealed.display_name()))),
+        WritePlan::Immutable => Err(Failure::Immutable(immutable_message(
+            &sealed.display_name(),
+        ))),
         WritePlan::Update(updated) => match api.replace(name, &params, &updated).await {
             Ok(_) => {
                 tracing::info!(secret = %sealed.display_name(), "updated Secret");
                 Ok(())
             }
             Err(e) if api_message(&e).ends_with("field is immutable when `immutable` is set") => {
-                Err(Failure::Immutable(immutable_message(&sealed.display_name())))
+                Err(Failure::Immutable(immutable_message(
+                    &sealed.display_name(),
+                )))
             }
             Err(e) => Err(api_failure(e)),
         },
@@ -255,18 +321,40 @@ async fn write_status(
     let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), sealed.namespace());
     let params = PatchParams::apply(MANAGER);
     let patch = Patch::Merge(json!({ "status": next }));
-    let stored = api.patch_status(sealed.name(), &PatchParams { force: false, ..params }, &patch).await?;
+    let stored = api
+        .patch_status(
+            sealed.name(),
+            &PatchParams {
+                force: false,
+                ..params
+            },
+            &patch,
+        )
+        .await?;
     if next.key_fingerprint.is_some()
-        && stored.status.as_ref().and_then(|s| s.key_fingerprint.as_ref()).is_none()
+        && stored
+            .status
+            .as_ref()
+            .and_then(|s| s.key_fingerprint.as_ref())
+            .is_none()
         && !ctx.fingerprint_pruned.swap(true, Ordering::Relaxed)
     {
-        tracing::info!("the installed SealedSecret CRD has no status.keyFingerprint (upstream's CRD); key usage is not recorded in status");
+        tracing::info!(
+            "the installed SealedSecret CRD has no status.keyFingerprint (upstream's CRD); key usage is not recorded in status"
+        );
     }
     Ok(())
 }
 
 /// Publishes an event; a failure to publish is logged, never fatal.
-async fn publish(ctx: &Context, sealed: &SealedSecret, type_: EventType, reason: &str, action: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    sealed: &SealedSecret,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     let reference = sealed.object_ref(&());
     let event = Event {
         type_,

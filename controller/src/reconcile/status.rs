@@ -66,7 +66,10 @@ mod tests {
     fn first_success_sets_everything() {
         let s = next_status(None, Some(3), Ok(Some("fp")), at(0), true).expect("written");
         let c = &s.conditions.as_ref().expect("conditions")[0];
-        assert_eq!((c.type_.as_str(), c.status.as_str(), c.message.as_deref()), ("Synced", "True", None));
+        assert_eq!(
+            (c.type_.as_str(), c.status.as_str(), c.message.as_deref()),
+            ("Synced", "True", None)
+        );
         assert_eq!(c.last_transition_time, Some(at(0)));
         assert_eq!(c.last_update_time, Some(at(0)));
         assert_eq!(s.observed_generation, Some(3));
@@ -76,16 +79,38 @@ mod tests {
     #[test]
     fn same_outcome_writes_nothing() {
         let s = next_status(None, Some(3), Ok(Some("fp")), at(0), true).expect("written");
-        assert_eq!(next_status(Some(&s), Some(3), Ok(Some("fp")), at(9), true), None);
-        let f = next_status(None, Some(1), Err("no key could decrypt secret (a)"), at(0), true).expect("w");
-        assert_eq!(next_status(Some(&f), Some(1), Err("no key could decrypt secret (a)"), at(5), true), None);
+        assert_eq!(
+            next_status(Some(&s), Some(3), Ok(Some("fp")), at(9), true),
+            None
+        );
+        let f = next_status(
+            None,
+            Some(1),
+            Err("no key could decrypt secret (a)"),
+            at(0),
+            true,
+        )
+        .expect("w");
+        assert_eq!(
+            next_status(
+                Some(&f),
+                Some(1),
+                Err("no key could decrypt secret (a)"),
+                at(5),
+                true
+            ),
+            None
+        );
     }
 
     #[test]
     fn failure_then_success_moves_transition_time() {
         let f = next_status(None, Some(1), Err("boom"), at(0), true).expect("written");
         let c = &f.conditions.as_ref().expect("conditions")[0];
-        assert_eq!((c.status.as_str(), c.message.as_deref()), ("False", Some("boom")));
+        assert_eq!(
+            (c.status.as_str(), c.message.as_deref()),
+            ("False", Some("boom"))
+        );
         let s = next_status(Some(&f), Some(2), Ok(Some("fp")), at(10), true).expect("written");
         let c = &s.conditions.as_ref().expect("conditions")[0];
         assert_eq!(c.last_transition_time, Some(at(10)));
@@ -93,7 +118,10 @@ mod tests {
         // A new message with the same status updates lastUpdateTime only.
         let f2 = next_status(Some(&f), Some(1), Err("other"), at(20), true).expect("written");
         let c = &f2.conditions.as_ref().expect("conditions")[0];
-        assert_eq!((c.last_transition_time.clone(), c.last_update_time.clone()), (Some(at(0)), Some(at(20))));
+        assert_eq!(
+            (c.last_transition_time.clone(), c.last_update_time.clone()),
+            (Some(at(0)), Some(at(20)))
+        );
     }
 
     #[test]
@@ -109,6 +137,9 @@ mod tests {
     fn pruned_fingerprint_does_not_cause_rewrites() {
         let mut s = next_status(None, Some(1), Ok(Some("fp")), at(0), false).expect("written");
         s.key_fingerprint = None; // what upstream's CRD keeps
-        assert_eq!(next_status(Some(&s), Some(1), Ok(Some("fp")), at(5), false), None);
+        assert_eq!(
+            next_status(Some(&s), Some(1), Ok(Some("fp")), at(5), false),
+            None
+        );
     }
 }

@@ -29,9 +29,12 @@ fn annotated(secret: &Secret, annotation: &str) -> bool {
 
 /// True when an ownerReference with `controller: true` points at `owner_uid`.
 pub fn is_controlled_by(secret: &Secret, owner_uid: &str) -> bool {
-    secret.metadata.owner_references.iter().flatten().any(|r| {
-        r.controller == Some(true) && !owner_uid.is_empty() && r.uid == owner_uid
-    })
+    secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && !owner_uid.is_empty() && r.uid == owner_uid)
 }
 
 /// The upstream event text for a Secret this SealedSecret may not touch.
@@ -95,7 +98,9 @@ pub fn plan_update(existing: &Secret, desired: &Secret, owner_uid: &str) -> Writ
     if before == after {
         return WritePlan::Unchanged;
     }
-    if existing.immutable == Some(true) && (before.data != after.data || before.type_ != after.type_) {
+    if existing.immutable == Some(true)
+        && (before.data != after.data || before.type_ != after.type_)
+    {
         return WritePlan::Immutable;
     }
     WritePlan::Update(Box::new(after))
@@ -125,10 +130,19 @@ mod tests {
         }
     }
 
-    fn secret(data: &[(&str, &str)], annotations: &[(&str, &str)], owner_uid: Option<&str>) -> Secret {
+    fn secret(
+        data: &[(&str, &str)],
+        annotations: &[(&str, &str)],
+        owner_uid: Option<&str>,
+    ) -> Secret {
         let map = |pairs: &[(&str, &str)]| {
-            Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>())
-                .filter(|m| !m.is_empty())
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .filter(|m| !m.is_empty())
         };
         Secret {
             metadata: ObjectMeta {
@@ -173,11 +187,16 @@ mod tests {
         let desired = secret(&[("a", "2")], &[], Some("u1"));
         assert_eq!(
             plan_update(&existing, &desired, "u1"),
-            WritePlan::Unmanaged(r#"Resource "s" already exists and is not managed by SealedSecret"#.into())
+            WritePlan::Unmanaged(
+                r#"Resource "s" already exists and is not managed by SealedSecret"#.into()
+            )
         );
         // Owned by another SealedSecret (other uid) is refused too.
         let other = secret(&[("a", "1")], &[], Some("u2"));
-        assert!(matches!(plan_update(&other, &desired, "u1"), WritePlan::Unmanaged(_)));
+        assert!(matches!(
+            plan_update(&other, &desired, "u1"),
+            WritePlan::Unmanaged(_)
+        ));
     }
 
     #[test]
@@ -194,7 +213,11 @@ mod tests {
 
     #[test]
     fn patch_merges_without_ownership() {
-        let existing = secret(&[("old", "1"), ("a", "0")], &[(PATCH_ANNOTATION, "true"), ("x", "y")], None);
+        let existing = secret(
+            &[("old", "1"), ("a", "0")],
+            &[(PATCH_ANNOTATION, "true"), ("x", "y")],
+            None,
+        );
         let desired = secret(&[("a", "2")], &[("note", "n")], Some("u1"));
         let WritePlan::Update(updated) = plan_update(&existing, &desired, "u1") else {
             panic!("expected an update");
