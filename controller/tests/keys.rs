@@ -27,12 +27,22 @@ fn generator(fake: &FakeApi) -> KeyGenerator {
 async fn new_key_is_stored_like_upstream_and_registered() {
     let fake = FakeApi::new();
     let registry = KeyRegistry::new(KeyOrder::CertNotBefore);
-    let entry = generator(&fake).generate(&registry).await.expect("generated");
-    assert!(entry.secret_name.starts_with("sealed-secrets-key"), "{}", entry.secret_name);
+    let entry = generator(&fake)
+        .generate(&registry)
+        .await
+        .expect("generated");
+    assert!(
+        entry.secret_name.starts_with("sealed-secrets-key"),
+        "{}",
+        entry.secret_name
+    );
 
     let posted = fake.writes();
     assert_eq!(posted.len(), 1);
-    assert_eq!((posted[0].method.as_str(), posted[0].path.as_str()), ("POST", "/api/v1/namespaces/kube-system/secrets"));
+    assert_eq!(
+        (posted[0].method.as_str(), posted[0].path.as_str()),
+        ("POST", "/api/v1/namespaces/kube-system/secrets")
+    );
     let body = &posted[0].body;
     assert_eq!(body["metadata"]["generateName"], "sealed-secrets-key");
     assert_eq!(body["type"], "kubernetes.io/tls");
@@ -40,7 +50,9 @@ async fn new_key_is_stored_like_upstream_and_registered() {
     assert_eq!(body["metadata"]["labels"]["team"], "platform");
     assert_eq!(body["metadata"]["annotations"]["backup"], "yes");
 
-    let stored = fake.secret("kube-system", &entry.secret_name).expect("stored");
+    let stored = fake
+        .secret("kube-system", &entry.secret_name)
+        .expect("stored");
     let key_pem = &stored.data.as_ref().expect("data")["tls.key"].0;
     assert!(key_pem.starts_with(b"-----BEGIN RSA PRIVATE KEY-----"));
     let read_back = key_from_secret(&stored).expect("loads");
@@ -55,9 +67,15 @@ async fn refused_key_is_not_registered() {
     let fake = FakeApi::new();
     fake.state.lock().expect("state").forbid_create = true;
     let registry = KeyRegistry::new(KeyOrder::CertNotBefore);
-    let error = generator(&fake).generate(&registry).await.expect_err("refused");
+    let error = generator(&fake)
+        .generate(&registry)
+        .await
+        .expect_err("refused");
     let text = error.to_string();
-    assert!(text.starts_with("cannot store the new key Secret in namespace kube-system:"), "{text}");
+    assert!(
+        text.starts_with("cannot store the new key Secret in namespace kube-system:"),
+        "{text}"
+    );
     assert!(text.contains("forbidden"), "{text}");
     assert!(registry.keys().is_empty());
 }

@@ -39,32 +39,57 @@ fn owned_secret(name: &str, uid: &str, items: &[(&str, &str)]) -> serde_json::Va
     })
 }
 
-async fn run(fake: &FakeApi, ctx: &Arc<sealed_controller::reconcile::Context>, ns: &str, name: &str) -> Result<Action, String> {
-    reconcile(Arc::new(fake.sealed(ns, name)), Arc::clone(ctx)).await.map_err(|e| e.to_string())
+async fn run(
+    fake: &FakeApi,
+    ctx: &Arc<sealed_controller::reconcile::Context>,
+    ns: &str,
+    name: &str,
+) -> Result<Action, String> {
+    reconcile(Arc::new(fake.sealed(ns, name)), Arc::clone(ctx))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::test]
 async fn creates_the_secret_with_status_event_and_owner() {
     let fake = FakeApi::new();
-    let obj = sealed("ns", "db", &[("password", "s3cr3t"), ("user", "admin")], "A");
+    let obj = sealed(
+        "ns",
+        "db",
+        &[("password", "s3cr3t"), ("user", "admin")],
+        "A",
+    );
     fake.put_sealed(&obj);
     let ctx = fake.context(registry(&["A", "B"]));
 
-    assert_eq!(run(&fake, &ctx, "ns", "db").await, Ok(Action::await_change()));
+    assert_eq!(
+        run(&fake, &ctx, "ns", "db").await,
+        Ok(Action::await_change())
+    );
 
     let secret = fake.secret("ns", "db").expect("Secret created");
     assert_eq!(data(&secret, "password"), "s3cr3t");
     assert_eq!(data(&secret, "user"), "admin");
     let owner = &secret.metadata.owner_references.as_ref().expect("owner")[0];
-    assert_eq!((owner.kind.as_str(), owner.uid.as_str(), owner.controller), ("SealedSecret", "uid-ns-db", Some(true)));
+    assert_eq!(
+        (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+        ("SealedSecret", "uid-ns-db", Some(true))
+    );
     let stored = fake.sealed("ns", "db");
     assert_eq!(condition(&stored), ("True".to_owned(), None));
     let status = stored.status.as_ref().expect("status");
     assert_eq!(status.observed_generation, Some(1));
-    assert_eq!(status.key_fingerprint.as_deref(), Some(fingerprint("A").as_str()));
+    assert_eq!(
+        status.key_fingerprint.as_deref(),
+        Some(fingerprint("A").as_str())
+    );
     assert_eq!(
         fake.events(),
-        [("Normal".to_owned(), "Unsealed".to_owned(), "SealedSecret unsealed successfully".to_owned())]
+        [(
+            "Normal".to_owned(),
+            "Unsealed".to_owned(),
+            "SealedSecret unsealed successfully".to_owned()
+        )]
     );
 }
 
@@ -75,10 +100,20 @@ async fn second_reconcile_writes_nothing() {
     let ctx = fake.context(registry(&["A"]));
     run(&fake, &ctx, "ns", "db").await.expect("first");
     let writes = fake.writes().len();
-    assert_eq!(writes, 2, "one create and one status patch: {:?}", fake.writes());
+    assert_eq!(
+        writes,
+        2,
+        "one create and one status patch: {:?}",
+        fake.writes()
+    );
     run(&fake, &ctx, "ns", "db").await.expect("second");
     run(&fake, &ctx, "ns", "db").await.expect("third");
-    assert_eq!(fake.writes().len(), writes, "no write on a no-op reconcile: {:?}", fake.writes());
+    assert_eq!(
+        fake.writes().len(),
+        writes,
+        "no write on a no-op reconcile: {:?}",
+        fake.writes()
+    );
 }
 
 #[tokio::test]
@@ -93,8 +128,18 @@ async fn spec_change_updates_the_secret_and_observed_generation() {
     fake.put_sealed(&next);
     run(&fake, &ctx, "ns", "db").await.expect("second");
     assert_eq!(data(&fake.secret("ns", "db").expect("secret"), "k"), "new");
-    assert_eq!(fake.sealed("ns", "db").status.expect("status").observed_generation, Some(2));
-    let puts = fake.writes().into_iter().filter(|c| c.method == "PUT").count();
+    assert_eq!(
+        fake.sealed("ns", "db")
+            .status
+            .expect("status")
+            .observed_generation,
+        Some(2)
+    );
+    let puts = fake
+        .writes()
+        .into_iter()
+        .filter(|c| c.method == "PUT")
+        .count();
     assert_eq!(puts, 1);
 }
 
@@ -103,16 +148,35 @@ async fn someone_elses_secret_is_refused_and_retried() {
     let fake = FakeApi::new();
     fake.put_sealed(&sealed("ns", "db", &[("k", "v")], "A"));
     let mut foreign = owned_secret("db", "other", &[("k", "theirs")]);
-    foreign["metadata"].as_object_mut().expect("meta").remove("ownerReferences");
+    foreign["metadata"]
+        .as_object_mut()
+        .expect("meta")
+        .remove("ownerReferences");
     fake.put_secret(foreign);
     let ctx = fake.context(registry(&["A"]));
 
     let result = run(&fake, &ctx, "ns", "db").await;
     assert!(result.is_err(), "retried like upstream");
-    assert_eq!(data(&fake.secret("ns", "db").expect("secret"), "k"), "theirs");
+    assert_eq!(
+        data(&fake.secret("ns", "db").expect("secret"), "k"),
+        "theirs"
+    );
     let expected = r#"Resource "db" already exists and is not managed by SealedSecret"#;
-    assert_eq!(condition(&fake.sealed("ns", "db")), ("False".to_owned(), Some(format!("failed update: {expected}"))));
-    assert_eq!(fake.events(), [("Warning".to_owned(), "ErrUpdateFailed".to_owned(), expected.to_owned())]);
+    assert_eq!(
+        condition(&fake.sealed("ns", "db")),
+        (
+            "False".to_owned(),
+            Some(format!("failed update: {expected}"))
+        )
+    );
+    assert_eq!(
+        fake.events(),
+        [(
+            "Warning".to_owned(),
+            "ErrUpdateFailed".to_owned(),
+            expected.to_owned()
+        )]
+    );
 }
 
 #[tokio::test]
@@ -128,7 +192,10 @@ async fn managed_secret_is_taken_over() {
     let secret = fake.secret("ns", "db").expect("secret");
     assert_eq!(data(&secret, "k"), "v");
     assert!(!secret.data.as_ref().expect("data").contains_key("extra"));
-    assert_eq!(secret.metadata.owner_references.expect("owner")[0].uid, "uid-ns-db");
+    assert_eq!(
+        secret.metadata.owner_references.expect("owner")[0].uid,
+        "uid-ns-db"
+    );
 }
 
 #[tokio::test]
@@ -143,7 +210,10 @@ async fn patch_annotation_merges_without_taking_ownership() {
     let ctx = fake.context(registry(&["A"]));
     run(&fake, &ctx, "ns", "db").await.expect("patched");
     let secret = fake.secret("ns", "db").expect("secret");
-    assert_eq!((data(&secret, "k"), data(&secret, "extra")), ("v".to_owned(), "1".to_owned()));
+    assert_eq!(
+        (data(&secret, "k"), data(&secret, "extra")),
+        ("v".to_owned(), "1".to_owned())
+    );
     assert_eq!(secret.metadata.labels.expect("labels")["team"], "a");
     assert!(secret.metadata.owner_references.is_none());
 }
@@ -156,11 +226,19 @@ async fn immutable_secret_with_new_data_fails_without_retry() {
     existing["immutable"] = json!(true);
     fake.put_secret(existing);
     let ctx = fake.context(registry(&["A"]));
-    assert_eq!(run(&fake, &ctx, "ns", "db").await, Ok(Action::await_change()), "not retried");
+    assert_eq!(
+        run(&fake, &ctx, "ns", "db").await,
+        Ok(Action::await_change()),
+        "not retried"
+    );
     assert_eq!(data(&fake.secret("ns", "db").expect("secret"), "k"), "old");
     let (state, message) = condition(&fake.sealed("ns", "db"));
     assert_eq!(state, "False");
-    assert!(message.expect("message").starts_with("Error updating ns/db: the target Secret is immutable."));
+    assert!(
+        message
+            .expect("message")
+            .starts_with("Error updating ns/db: the target Secret is immutable.")
+    );
     assert!(fake.writes().iter().all(|c| c.method != "PUT"));
 }
 
@@ -168,8 +246,18 @@ async fn immutable_secret_with_new_data_fails_without_retry() {
 async fn template_skip_owner_references() {
     let fake = FakeApi::new();
     let mut obj = sealed("ns", "db", &[("k", "v")], "A");
-    let meta = obj.spec.template.metadata.get_or_insert_with(Default::default);
-    meta.annotations = Some([("sealedsecrets.bitnami.com/skip-set-owner-references".to_owned(), "true".to_owned())].into());
+    let meta = obj
+        .spec
+        .template
+        .metadata
+        .get_or_insert_with(Default::default);
+    meta.annotations = Some(
+        [(
+            "sealedsecrets.bitnami.com/skip-set-owner-references".to_owned(),
+            "true".to_owned(),
+        )]
+        .into(),
+    );
     obj.spec.template.type_ = Some("kubernetes.io/basic-auth".into());
     obj.spec.template.immutable = Some(true);
     fake.put_sealed(&obj);
@@ -186,14 +274,21 @@ async fn scopes_follow_the_objects_own_annotations() {
     for scope in [Scope::NamespaceWide, Scope::ClusterWide] {
         let fake = FakeApi::new();
         // Sealed for another name (and namespace, for cluster-wide): still opens.
-        let source_ns = if scope == Scope::ClusterWide { "elsewhere" } else { "ns" };
+        let source_ns = if scope == Scope::ClusterWide {
+            "elsewhere"
+        } else {
+            "ns"
+        };
         let mut obj = sealed_with_scope(source_ns, "original", &[("k", "v")], "A", scope);
         obj.metadata.name = Some("renamed".into());
         obj.metadata.namespace = Some("ns".into());
         fake.put_sealed(&obj);
         let ctx = fake.context(registry(&["A"]));
         run(&fake, &ctx, "ns", "renamed").await.expect("opens");
-        assert_eq!(data(&fake.secret("ns", "renamed").expect("secret"), "k"), "v");
+        assert_eq!(
+            data(&fake.secret("ns", "renamed").expect("secret"), "k"),
+            "v"
+        );
     }
     // A strict one renamed does not open, and a scope annotation in the template
     // cannot widen it.
@@ -201,8 +296,18 @@ async fn scopes_follow_the_objects_own_annotations() {
     let mut obj = sealed("ns", "original", &[("k", "v")], "A");
     obj.metadata.name = Some("renamed".into());
     obj.metadata.annotations = None;
-    let meta = obj.spec.template.metadata.get_or_insert_with(Default::default);
-    meta.annotations = Some([("sealedsecrets.bitnami.com/cluster-wide".to_owned(), "true".to_owned())].into());
+    let meta = obj
+        .spec
+        .template
+        .metadata
+        .get_or_insert_with(Default::default);
+    meta.annotations = Some(
+        [(
+            "sealedsecrets.bitnami.com/cluster-wide".to_owned(),
+            "true".to_owned(),
+        )]
+        .into(),
+    );
     fake.put_sealed(&obj);
     let ctx = fake.context(registry(&["A"]));
     assert!(run(&fake, &ctx, "ns", "renamed").await.is_err());
@@ -216,10 +321,17 @@ async fn wrong_key_reports_upstreams_error() {
     let ctx = fake.context(registry(&["B"]));
     let error = run(&fake, &ctx, "ns", "db").await.expect_err("cannot open");
     assert_eq!(error, "no key could decrypt secret (a, b)");
-    assert_eq!(condition(&fake.sealed("ns", "db")), ("False".to_owned(), Some(error.clone())));
+    assert_eq!(
+        condition(&fake.sealed("ns", "db")),
+        ("False".to_owned(), Some(error.clone()))
+    );
     assert_eq!(
         fake.events(),
-        [("Warning".to_owned(), "ErrUnsealFailed".to_owned(), format!("Failed to unseal: {error}"))]
+        [(
+            "Warning".to_owned(),
+            "ErrUnsealFailed".to_owned(),
+            format!("Failed to unseal: {error}")
+        )]
     );
     assert!(fake.secret("ns", "db").is_none());
 }
@@ -232,15 +344,27 @@ async fn rotation_records_the_key_that_opened_and_tries_it_first() {
     let ctx = fake.context(Arc::clone(&registry));
     run(&fake, &ctx, "ns", "db").await.expect("opens with B");
     let stored = fake.sealed("ns", "db");
-    let fp = stored.status.as_ref().and_then(|s| s.key_fingerprint.clone());
+    let fp = stored
+        .status
+        .as_ref()
+        .and_then(|s| s.key_fingerprint.clone());
     assert_eq!(fp.as_deref(), Some(fingerprint("B").as_str()));
-    assert_eq!(registry.keys_for(fp.as_deref())[0].fingerprint, fingerprint("B"));
+    assert_eq!(
+        registry.keys_for(fp.as_deref())[0].fingerprint,
+        fingerprint("B")
+    );
 }
 
 #[tokio::test]
 async fn upstream_sealed_vectors_open() {
     let dir = support::vectors();
-    for case in ["stringdata-and-metadata/strict", "rotation/sealed-with-B", "scope-flag/namespace-wide", "scope-flag/cluster-wide", "format-json/strict"] {
+    for case in [
+        "stringdata-and-metadata/strict",
+        "rotation/sealed-with-B",
+        "scope-flag/namespace-wide",
+        "scope-flag/cluster-wide",
+        "format-json/strict",
+    ] {
         let text = std::fs::read_to_string(dir.join(case).join("sealed.yaml"))
             .or_else(|_| std::fs::read_to_string(dir.join(case).join("sealed.json")))
             .expect("vector");
@@ -252,12 +376,17 @@ async fn upstream_sealed_vectors_open() {
         let fake = FakeApi::new();
         fake.put_sealed(&obj);
         let ctx = fake.context(registry(&["A", "B"]));
-        run(&fake, &ctx, &ns, &name).await.unwrap_or_else(|e| panic!("{case}: {e}"));
-        let vector: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join(case).join("vector.json")).expect("vector.json"))
-                .expect("JSON");
+        run(&fake, &ctx, &ns, &name)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let vector: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(case).join("vector.json")).expect("vector.json"),
+        )
+        .expect("JSON");
         let secret = fake.secret(&ns, &name).expect("secret");
-        let expected = vector["expected_plaintext_b64"].as_object().expect("expected");
+        let expected = vector["expected_plaintext_b64"]
+            .as_object()
+            .expect("expected");
         let got = serde_json::to_value(secret.data.expect("data")).expect("JSON");
         assert_eq!(got.as_object().expect("object"), expected, "{case}");
     }
@@ -300,7 +429,10 @@ async fn legacy_data_field() {
     fake.put_sealed(&both);
     let ctx = fake.context(registry(&["A"]));
     let error = run(&fake, &ctx, ns, name).await.expect_err("both fields");
-    assert_eq!(condition(&fake.sealed(ns, name)).1.as_deref(), Some(error.as_str()));
+    assert_eq!(
+        condition(&fake.sealed(ns, name)).1.as_deref(),
+        Some(error.as_str())
+    );
 }
 
 #[tokio::test]
@@ -334,8 +466,12 @@ async fn retries_back_off_then_stop() {
     let mut ctx = fake.context_mut(registry(&["B"]));
     ctx.max_retries = 3;
     let ctx = Arc::new(ctx);
-    let error = sealed_controller::reconcile::ReconcileError(sealed_controller::reconcile::Failure::Unseal("x".into()));
-    let delays: Vec<Action> = (0..4).map(|_| error_policy(Arc::clone(&obj), &error, Arc::clone(&ctx))).collect();
+    let error = sealed_controller::reconcile::ReconcileError(
+        sealed_controller::reconcile::Failure::Unseal("x".into()),
+    );
+    let delays: Vec<Action> = (0..4)
+        .map(|_| error_policy(Arc::clone(&obj), &error, Arc::clone(&ctx)))
+        .collect();
     assert_eq!(
         delays,
         [
@@ -348,5 +484,8 @@ async fn retries_back_off_then_stop() {
     // A new generation starts counting again.
     let mut next = (*obj).clone();
     next.metadata.generation = Some(2);
-    assert_eq!(error_policy(Arc::new(next), &error, ctx), Action::requeue(Duration::from_secs(1)));
+    assert_eq!(
+        error_policy(Arc::new(next), &error, ctx),
+        Action::requeue(Duration::from_secs(1))
+    );
 }

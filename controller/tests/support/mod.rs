@@ -38,7 +38,10 @@ pub fn fingerprint(which: &str) -> String {
 
 pub fn public_key(which: &str) -> RsaPublicKey {
     let pem = std::fs::read(vectors().join(format!("keys/{which}.tls.crt"))).expect("cert");
-    Certificate::from_pem(&pem).expect("certificate").public_key().clone()
+    Certificate::from_pem(&pem)
+        .expect("certificate")
+        .public_key()
+        .clone()
 }
 
 /// A registry holding the given vector keys, listed (ready).
@@ -55,13 +58,20 @@ pub fn sealed(ns: &str, name: &str, items: &[(&str, &str)], key: &str) -> Sealed
     sealed_with_scope(ns, name, items, key, Scope::Strict)
 }
 
-pub fn sealed_with_scope(ns: &str, name: &str, items: &[(&str, &str)], key: &str, scope: Scope) -> SealedSecret {
+pub fn sealed_with_scope(
+    ns: &str,
+    name: &str,
+    items: &[(&str, &str)],
+    key: &str,
+    scope: Scope,
+) -> SealedSecret {
     let pk = public_key(key);
     let label = scope.label(ns, name);
     let encrypted: BTreeMap<String, String> = items
         .iter()
         .map(|(k, v)| {
-            let sealed = sealed_common::crypto::seal_value(&pk, v.as_bytes(), &label).expect("seal");
+            let sealed =
+                sealed_common::crypto::seal_value(&pk, v.as_bytes(), &label).expect("seal");
             (k.to_string(), sealed)
         })
         .collect();
@@ -153,7 +163,10 @@ impl FakeApi {
         let client = self.client();
         let recorder = kube::runtime::events::Recorder::new(
             client.clone(),
-            kube::runtime::events::Reporter { controller: "sealed-secrets-controller".into(), instance: None },
+            kube::runtime::events::Reporter {
+                controller: "sealed-secrets-controller".into(),
+                instance: None,
+            },
         );
         Context::new(client, registry, recorder)
     }
@@ -174,7 +187,10 @@ impl FakeApi {
     /// The SealedSecret as the fake stores it now (with the status written so far).
     pub fn sealed(&self, ns: &str, name: &str) -> SealedSecret {
         let state = self.state.lock().expect("state");
-        let value = state.sealed.get(&(ns.to_owned(), name.to_owned())).expect("stored SealedSecret");
+        let value = state
+            .sealed
+            .get(&(ns.to_owned(), name.to_owned()))
+            .expect("stored SealedSecret");
         serde_json::from_value(value.clone()).expect("SealedSecret")
     }
 
@@ -205,7 +221,12 @@ impl FakeApi {
             .events
             .iter()
             .map(|e| {
-                let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let s = |k: &str| {
+                    e.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
                 (s("type"), s("reason"), s("note"))
             })
             .collect()
@@ -285,13 +306,20 @@ impl State {
             ("POST", ["api", "v1", "namespaces", ns, "secrets"]) => {
                 let mut secret = body;
                 if secret["metadata"].get("name").is_none() {
-                    let prefix = secret["metadata"]["generateName"].as_str().unwrap_or_default().to_owned();
+                    let prefix = secret["metadata"]["generateName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
                     secret["metadata"]["name"] = json!(format!("{prefix}x{}", self.next_version));
                 }
                 secret["metadata"]["namespace"] = json!(ns);
                 let key = object_key(&secret);
                 if self.secrets.contains_key(&key) {
-                    return status(409, "AlreadyExists", &format!("secrets \"{}\" already exists", key.1));
+                    return status(
+                        409,
+                        "AlreadyExists",
+                        &format!("secrets \"{}\" already exists", key.1),
+                    );
                 }
                 let secret = self.stamp(secret);
                 self.secrets.insert(key, secret.clone());
@@ -303,31 +331,66 @@ impl State {
                     return status(404, "NotFound", &format!("secrets \"{name}\" not found"));
                 };
                 if existing["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"] {
-                    return status(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again");
+                    return status(
+                        409,
+                        "Conflict",
+                        "the object has been modified; please apply your changes to the latest version and try again",
+                    );
                 }
                 if existing["immutable"] == json!(true) && existing["data"] != body["data"] {
-                    return status(422, "Invalid", &format!("Secret \"{name}\" is invalid: data: Forbidden: field is immutable when `immutable` is set"));
+                    return status(
+                        422,
+                        "Invalid",
+                        &format!(
+                            "Secret \"{name}\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+                        ),
+                    );
                 }
                 let secret = self.stamp(body);
                 self.secrets.insert(key, secret.clone());
                 (StatusCode::OK, secret)
             }
-            ("PATCH", ["apis", "bitnami.com", "v1alpha1", "namespaces", ns, "sealedsecrets", name, "status"]) => {
+            (
+                "PATCH",
+                [
+                    "apis",
+                    "bitnami.com",
+                    "v1alpha1",
+                    "namespaces",
+                    ns,
+                    "sealedsecrets",
+                    name,
+                    "status",
+                ],
+            ) => {
                 let key = (ns.to_string(), name.to_string());
                 let prune = self.prune_fingerprint;
                 let Some(stored) = self.sealed.get_mut(&key) else {
-                    return status(404, "NotFound", &format!("sealedsecrets.bitnami.com \"{name}\" not found"));
+                    return status(
+                        404,
+                        "NotFound",
+                        &format!("sealedsecrets.bitnami.com \"{name}\" not found"),
+                    );
                 };
                 let mut patch = body;
                 if prune {
-                    patch["status"].as_object_mut().map(|s| s.remove("keyFingerprint"));
+                    patch["status"]
+                        .as_object_mut()
+                        .map(|s| s.remove("keyFingerprint"));
                 }
                 merge(stored, &patch);
-                let version = stored["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
+                let version = stored["metadata"]["resourceVersion"]
+                    .as_str()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1);
                 stored["metadata"]["resourceVersion"] = json!(format!("{}", version + 1));
                 (StatusCode::OK, stored.clone())
             }
-            _ => status(404, "NotFound", &format!("the fake API server does not serve {method} {path}")),
+            _ => status(
+                404,
+                "NotFound",
+                &format!("the fake API server does not serve {method} {path}"),
+            ),
         }
     }
 }
