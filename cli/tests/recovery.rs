@@ -10,9 +10,6 @@ fn every_vector_prints_exactly_what_upstream_printed() {
     let keys = format!("{},{}", key_a(), key_b());
     for dir in vector_dirs() {
         let dir = dir.as_str();
-        if has_templates(dir) {
-            continue;
-        }
         for input in ["sealed.yaml", "sealed.json"] {
             let path = vector(dir).join(input);
             if !path.exists() {
@@ -144,18 +141,56 @@ fn recovery_refusals_are_clear() {
     assert!(err.contains("(password)"), "{err}");
 }
 
-#[test]
-fn template_actions_are_left_to_the_controller_and_named() {
+/// The template-data vector with its `literal` key replaced by `lines` (YAML, indented
+/// as keys of `spec.template.data`).
+fn template_vector_with(lines: &str) -> String {
     let dir = vector_dirs()
         .into_iter()
         .find(|d| has_templates(d))
         .unwrap();
-    let err = fails(
-        &mut recovery(&key_a()),
+    let sealed = std::fs::read_to_string(vector(&dir).join("sealed.yaml")).unwrap();
+    assert!(sealed.contains("      literal: no template actions\n"));
+    sealed.replacen("      literal: no template actions\n", lines, 1)
+}
+
+#[test]
+fn template_data_is_rendered_as_the_controller_renders_it() {
+    let dir = vector_dirs()
+        .into_iter()
+        .find(|d| has_templates(d))
+        .unwrap();
+    let out = ok(
+        recovery(&key_a()).args(["-o", "yaml"]),
         std::fs::read(vector(&dir).join("sealed.yaml")).unwrap(),
     );
+    let expected = std::fs::read_to_string(vector(&dir).join("expected-secret.yaml")).unwrap();
+    assert_eq!(out, expected);
+
+    let sealed = template_vector_with(
+        "      missing: '{{ .nope }}|{{ index . \"nope\" }}'\n      json: '{{ dict \"a\" .a | toJson }}'\n",
+    );
+    let secrets = unseal_with(&sealed, &[key_a()]);
+    let data = items(&secrets[0]);
+    assert_eq!(data["missing"], b"<no value>|");
+    assert_eq!(data["json"], br#"{"a":"from-data"}"#);
+}
+
+#[test]
+fn template_errors_are_one_line_name_the_key_and_hide_values() {
+    let sealed = template_vector_with("      leak: '{{ env \"HOME\" }}'\n");
+    let err = fails(&mut recovery(&key_a()), sealed);
+    assert_eq!(
+        err,
+        "error: template: leak:1: function \"env\" not defined (leak) (input document 1: demo-ns/demo-secret)"
+    );
+    let sealed = template_vector_with("      bad: '{{ .a | int | upper }}{{ fail .b }}'\n");
+    let err = fails(&mut recovery(&key_a()), sealed);
     assert!(
-        err.contains("rendered by the controller only") && err.contains("(camel, combined)"),
+        err.contains("executing \"bad\" at <upper>") && err.contains("(bad)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("from-data") && !err.contains("from-stringData"),
         "{err}"
     );
 }

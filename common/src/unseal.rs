@@ -23,6 +23,21 @@ pub trait TemplateEngine {
         template: &str,
         items: &BTreeMap<String, String>,
     ) -> Result<String, String>;
+
+    /// As `render` over raw bytes: Go strings are bytes, so binary items and results
+    /// must not go through UTF-8. The default is lossy, for text-only engines.
+    fn render_bytes(
+        &self,
+        key: &str,
+        template: &str,
+        items: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Vec<u8>, String> {
+        let text = items
+            .iter()
+            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        self.render(key, template, &text).map(String::into_bytes)
+    }
 }
 
 /// What the caller allows.
@@ -169,23 +184,22 @@ fn open_items(
     }
 
     if let Some(templates) = &template.data {
-        let as_text: BTreeMap<String, String> = data
-            .iter()
-            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
-            .collect();
+        // Upstream renders from the decrypted items only, never from earlier templates.
+        let items: BTreeMap<String, Vec<u8>> =
+            data.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
         for (key, value) in templates {
             let Some(text) = value else {
                 data.remove(key);
                 continue;
             };
             let rendered = match options.templates {
-                Some(engine) => engine.render(key, text, &as_text),
-                None if !text.contains("{{") => Ok(text.clone()),
+                Some(engine) => engine.render_bytes(key, text, &items),
+                None if !text.contains("{{") => Ok(text.clone().into_bytes()),
                 None => Err("template actions are rendered by the controller only; this tool cannot render them".to_owned()),
             };
             match rendered {
                 Ok(out) => {
-                    data.insert(key.clone(), ByteString(out.into_bytes()));
+                    data.insert(key.clone(), ByteString(out));
                 }
                 Err(message) => errors.0.push((key.clone(), message)),
             }

@@ -10,7 +10,7 @@ use sealed_common::crypto::{decode_base64, hybrid_decrypt, open_value};
 use sealed_common::key_secret::{key_from_secret, private_key_from_secret};
 use sealed_common::keys::{Certificate, fingerprint};
 use sealed_common::unseal::{UnsealError, UnsealOptions, unseal};
-use sealed_common::{RsaPrivateKey, SealedSecret};
+use sealed_common::{GoTemplates, RsaPrivateKey, SealedSecret};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,9 +53,13 @@ fn there_are_vectors() {
 fn every_sealed_vector_opens_to_the_expected_items() {
     let keys = [key("A"), key("B")];
     let key_refs: Vec<&RsaPrivateKey> = keys.iter().collect();
+    let engine = GoTemplates::new();
+    let options = UnsealOptions {
+        templates: Some(&engine),
+        ..UnsealOptions::default()
+    };
     for dir in vector_dirs() {
         let expected = expected_plaintext(&dir);
-        let has_templates = dir.ends_with("template-data/strict");
         for file in ["sealed.yaml", "sealed.json"] {
             let path = dir.join(file);
             if !path.exists() {
@@ -63,19 +67,7 @@ fn every_sealed_vector_opens_to_the_expected_items() {
             }
             let docs: Vec<SealedSecret> = decode_stream(&read(&path)).unwrap();
             assert_eq!(docs.len(), 1, "{}", path.display());
-            let result = unseal(&docs[0], &key_refs, UnsealOptions::default());
-            if has_templates {
-                // Rendering Go templates is the controller's job; here only the
-                // encrypted items are checked, and the refusal must name the keys.
-                let err = result.unwrap_err().to_string();
-                assert!(err.contains("(camel, combined)"), "{err}");
-                for (item, value) in &docs[0].spec.encrypted_data {
-                    let (plain, _) =
-                        open_value(key_refs.iter().copied(), value, &docs[0].label()).unwrap();
-                    assert_eq!(plain.as_slice(), expected[item].as_slice(), "{item}");
-                }
-                continue;
-            }
+            let result = unseal(&docs[0], &key_refs, options);
             let secret = result
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
                 .secret;
@@ -87,6 +79,23 @@ fn every_sealed_vector_opens_to_the_expected_items() {
                 .collect();
             assert_eq!(got, expected, "{}", path.display());
         }
+    }
+}
+
+#[test]
+fn without_an_engine_template_actions_are_refused_by_key() {
+    let keys = [key("A")];
+    let key_refs: Vec<&RsaPrivateKey> = keys.iter().collect();
+    let dir = vectors().join("template-data/strict");
+    let expected = expected_plaintext(&dir);
+    let docs: Vec<SealedSecret> = decode_stream(&read(dir.join("sealed.yaml"))).unwrap();
+    let err = unseal(&docs[0], &key_refs, UnsealOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(camel, combined)"), "{err}");
+    for (item, value) in &docs[0].spec.encrypted_data {
+        let (plain, _) = open_value(key_refs.iter().copied(), value, &docs[0].label()).unwrap();
+        assert_eq!(plain.as_slice(), expected[item].as_slice(), "{item}");
     }
 }
 

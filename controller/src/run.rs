@@ -162,6 +162,7 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
     ctx.accept_v1_data = flags.accept_deprecated_v1_data;
     ctx.update_status = flags.update_status;
     ctx.max_retries = flags.max_unseal_retries;
+    ctx.templates = Some(Arc::new(sealed_common::GoTemplates::new()));
     let ctx = Arc::new(ctx);
 
     let scopes: Vec<Option<String>> = match namespaces {
@@ -178,7 +179,18 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
             stop: stop_rx.clone(),
         })
     });
-    futures::future::join_all(loops).await;
+    let all = futures::future::join_all(loops);
+    tokio::pin!(all);
+    tokio::select! {
+        _ = &mut all => {}
+        () = stopped(stop_rx) => {
+            // A loop whose first list never succeeded (CRD missing, RBAC) does not stop
+            // on its own; do not make the pod wait out its grace period.
+            if tokio::time::timeout(std::time::Duration::from_secs(10), all).await.is_err() {
+                tracing::warn!("reconcile loops did not stop within 10 s; exiting");
+            }
+        }
+    }
     Ok(())
 }
 
@@ -338,6 +350,10 @@ fn deleted_owned_secrets(
                                 && r.api_version.starts_with("bitnami.com/")
                         })
                         .map(|r| ObjectRef::new(&r.name).within(&namespace))
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "watching Secrets (to recreate deleted ones) failed; retrying");
+                    None
                 }
                 _ => None,
             };

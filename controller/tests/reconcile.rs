@@ -489,3 +489,40 @@ async fn retries_back_off_then_stop() {
         Action::requeue(Duration::from_secs(1))
     );
 }
+
+#[tokio::test]
+async fn template_data_is_rendered_like_upstream() {
+    let dir = support::vectors().join("template-data/strict");
+    let text = std::fs::read_to_string(dir.join("sealed.yaml")).expect("vector");
+    let mut obj: SealedSecret = serde_saphyr::from_str(&text).expect("SealedSecret");
+    obj.metadata.uid = Some("u".into());
+    obj.metadata.generation = Some(1);
+    let fake = FakeApi::new();
+    fake.put_sealed(&obj);
+    let mut ctx = fake.context_mut(registry(&["A", "B"]));
+    ctx.templates = Some(Arc::new(sealed_common::GoTemplates::new()));
+    let ctx = Arc::new(ctx);
+    run(&fake, &ctx, "demo-ns", "demo-secret")
+        .await
+        .expect("renders");
+    let secret = fake.secret("demo-ns", "demo-secret").expect("secret");
+    assert_eq!(data(&secret, "combined"), "from-data:FROM-STRINGDATA");
+    assert_eq!(data(&secret, "camel"), "HelloWorldFoo");
+    assert_eq!(data(&secret, "literal"), "no template actions");
+    let labels = secret.metadata.labels.expect("labels");
+    assert_eq!(labels["app"], "demo");
+
+    // A removed Sprig function is an error naming the key, not a crash.
+    let mut bad = obj.clone();
+    bad.spec.template.data =
+        Some([("leak".to_owned(), Some("{{ env \"HOME\" }}".to_owned()))].into());
+    let fake = FakeApi::new();
+    fake.put_sealed(&bad);
+    let mut ctx = fake.context_mut(registry(&["A"]));
+    ctx.templates = Some(Arc::new(sealed_common::GoTemplates::new()));
+    let error = run(&fake, &Arc::new(ctx), "demo-ns", "demo-secret")
+        .await
+        .expect_err("no env function");
+    assert!(error.contains("\"env\""), "{error}");
+    assert!(fake.secret("demo-ns", "demo-secret").is_none());
+}

@@ -1,5 +1,6 @@
 //! `--recovery-unseal`: open SealedSecrets offline with backed-up controller keys and
-//! print the Secrets, as upstream prints them (a 0-byte value shows as `null`).
+//! print the Secrets, as upstream prints them (a 0-byte value shows as `null`), with
+//! `spec.template.data` rendered as the controller renders it.
 
 use super::{at_document, decode_kind, output_format};
 use crate::flags::Flags;
@@ -10,7 +11,7 @@ use sealed_common::key_secret::parse_key_backup;
 use sealed_common::keys::fingerprint;
 use sealed_common::sealed_secret::{API_VERSION, KIND};
 use sealed_common::unseal::{UnsealOptions, unseal};
-use sealed_common::{RsaPrivateKey, SealedSecret};
+use sealed_common::{GoTemplates, RsaPrivateKey, SealedSecret};
 use serde_json::Value;
 
 /// Reads every key of every `--recovery-private-key` file, dropping duplicates.
@@ -47,9 +48,15 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>> {
         );
     }
     let format = output_format(flags)?;
+    // spec.template.data is rendered exactly as the controller renders it.
+    let engine = GoTemplates::new();
+    let options = UnsealOptions {
+        templates: Some(&engine),
+        ..UnsealOptions::default()
+    };
     let mut out = String::new();
     for (i, sealed) in documents.iter().enumerate() {
-        let opened = unseal(sealed, &key_refs, UnsealOptions::default())
+        let opened = unseal(sealed, &key_refs, options)
             .map_err(|e| anyhow!("{e} ({})", at_document(i + 1, &sealed.display_name())))?;
         let mut value = serde_json::to_value(&opened.secret)?;
         empty_values_as_null(&mut value);

@@ -37,7 +37,7 @@ pub fn vector_dirs() -> Vec<String> {
     dirs
 }
 
-/// Vectors that render Go templates, which only the controller does.
+/// Vectors whose `spec.template.data` holds Go template actions.
 pub fn has_templates(dir: &str) -> bool {
     std::fs::read_to_string(vector(dir).join("sealed.yaml")).is_ok_and(|s| s.contains("{{"))
 }

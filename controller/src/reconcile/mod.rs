@@ -30,6 +30,9 @@ pub const REASON_UPDATE_FAILED: &str = "ErrUpdateFailed";
 /// The field manager for our writes.
 pub const MANAGER: &str = "sealed-secrets-controller";
 
+/// Failed attempts per object, with the generation they count for.
+type RetryCounts = HashMap<ObjectRef<SealedSecret>, (Option<i64>, u32)>;
+
 /// What a reconcile needs; shared by all reconciles.
 pub struct Context {
     pub client: Client,
@@ -41,7 +44,9 @@ pub struct Context {
     pub max_retries: u32,
     /// Bounds concurrent RSA work to the number of cores.
     pub cpu: Arc<Semaphore>,
-    retries: Mutex<HashMap<ObjectRef<SealedSecret>, (Option<i64>, u32)>>,
+    retries: Mutex<RetryCounts>,
+    /// The key that last opened each object, for when the CRD prunes the status field.
+    last_key: Mutex<HashMap<ObjectRef<SealedSecret>, String>>,
     /// Set once a status write shows that the installed CRD drops `keyFingerprint`.
     fingerprint_pruned: AtomicBool,
 }
@@ -59,6 +64,7 @@ impl Context {
             max_retries: 5,
             cpu: Arc::new(Semaphore::new(cores)),
             retries: Mutex::new(HashMap::new()),
+            last_key: Mutex::new(HashMap::new()),
             fingerprint_pruned: AtomicBool::new(false),
         }
     }
@@ -226,10 +232,18 @@ async fn open(
     sealed: &Arc<SealedSecret>,
     ctx: &Context,
 ) -> Result<(Secret, Option<String>), Failure> {
+    let object = ObjectRef::from_obj(sealed.as_ref());
+    let remembered = ctx
+        .last_key
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&object)
+        .cloned();
     let hint = sealed
         .status
         .as_ref()
-        .and_then(|s| s.key_fingerprint.clone());
+        .and_then(|s| s.key_fingerprint.clone())
+        .or(remembered);
     let keys = ctx.registry.keys_for(hint.as_deref());
     let permit = Arc::clone(&ctx.cpu)
         .acquire_owned()
@@ -258,8 +272,14 @@ async fn open(
             })
             .map_err(|e| Failure::Unseal(e.to_string()))
     });
-    job.await
-        .map_err(|e| Failure::Unseal(format!("unseal task failed: {e}")))?
+    let opened = job
+        .await
+        .map_err(|e| Failure::Unseal(format!("unseal task failed: {e}")))??;
+    if let Some(fingerprint) = &opened.1 {
+        let mut last_key = ctx.last_key.lock().unwrap_or_else(|p| p.into_inner());
+        last_key.insert(object, fingerprint.clone());
+    }
+    Ok(opened)
 }
 
 async fn write_secret(

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Unseal throughput of the whole controller with 1 and with 12 keys in the registry.
+
+Runs the release sealed-secrets-controller against bench/fake_apiserver.py, with N
+SealedSecrets (default 1000, 3 items each) sealed to the OLDEST key (fixture key A) and
+either key A alone or A plus 11 newer RSA-4096 keys. Per key count, two phases:
+
+  cold    the SealedSecrets appear at once (POST /_bench/release, ADDED events) with no
+          status: no fingerprint hint, so the controller tries the keys newest first and
+          A, the right key, last: 12 RSA decryptions for the first item, then 1 per item
+          (unseal tries the key that opened the previous item first).
+  steady  every SealedSecret's generation is bumped (POST /_bench/touch), as a spec edit
+          would: now status.keyFingerprint names A, KeyRegistry::keys_for puts it first,
+          and each item costs one RSA decryption whatever the number of keys. Repeated
+          --touches times.
+
+Each phase is timed from the trigger until every SealedSecret has Synced=True for its
+generation (and, when cold, its Secret); controller CPU (utime+stime from /proc) is
+read at both ends. The controller runs at most one RSA job per core (2 here), and the
+fake API server shares the cores, so objects/s by wall time understates what the
+controller alone could do; CPU ms per object is the steadier figure.
+
+  python3 bench/controller_unseal.py              # build, generate keys once, 2 runs
+  python3 bench/controller_unseal.py --no-build --sealed-secrets 500 --items 1
+  python3 bench/controller_unseal.py --upstream-crd   # status.keyFingerprint pruned, as
+                                                      # with upstream's CRD: no hint ever
+
+The 11 extra keys are made once with `cargo run --release -p sealed-common --example
+gen_key` and cached under $CARGO_TARGET_DIR/bench-keys/controller/ (default
+target/bench-keys/controller/; delete it to make new ones). Standard library only.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+EXTRA_KEYS = 11
+
+
+def keys_dir():
+    return os.path.join(h.target_dir(), "bench-keys", "controller")
+
+
+def ensure_keys(count):
+    """Generates the extra key pairs once; returns their directories, oldest first."""
+    gen = os.path.join(h.target_dir(), "release", "examples", "gen_key")
+    dirs = []
+    for i in range(count):
+        d = os.path.join(keys_dir(), f"key-{i:02d}")
+        if not (os.path.exists(os.path.join(d, "tls.key")) and os.path.exists(os.path.join(d, "tls.crt"))):
+            t0 = time.monotonic()
+            subprocess.run([gen, d, "4096", f"bench key {i:02d}", "3650"], check=True, stdout=subprocess.DEVNULL)
+            print(f"  generated {d} in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+            time.sleep(1.0)  # distinct NotBefore seconds, so the key order is the generation order
+        dirs.append(d)
+    return dirs
+
+
+def run_case(args, extra_dirs, controller_bin):
+    nkeys = 1 + len(extra_dirs)
+    loadavg = os.getloadavg()[0]
+    work = h.workdir(f"ctrl-unseal-{nkeys}keys-")
+    key_args = ["--key", "A"]
+    for i, d in enumerate(extra_dirs):
+        key_args += ["--key", f"sealed-secrets-key-bench{i:02d}={d}"]
+    server = h.FakeServer(work, key_args + [
+        "--sealed-secrets", str(args.sealed_secrets), "--items", str(args.items), "--defer-sealed",
+        "--seal-cert", os.path.join(h.KEYS_DIR, "A.tls.crt"), "--namespaces", str(args.namespaces),
+    ] + (["--upstream-crd"] if args.upstream_crd else []), log_requests=args.log_requests)
+    kubeconfig = h.write_kubeconfig(os.path.join(work, "kubeconfig"), server.url)
+    ctrl = h.Controller(work, h.controller_cmd(controller_bin, kubeconfig, extra=args.controller_arg))
+    print(f"{nkeys} key(s): fake API server {server.url}, controller pid {ctrl.pid}, logs in {work}", file=sys.stderr)
+    n = args.sealed_secrets
+    phases = []
+    try:
+        h.wait_for(lambda: any("sealedsecrets?watch" in k for k in server.stats()["counters"]),
+                   args.timeout, what="the SealedSecret watch", proc=ctrl)
+        time.sleep(1.0)
+        startup_cpu = ctrl.cpu_s()
+
+        def phase(name, trigger, need_secrets):
+            cpu0, t0 = ctrl.cpu_s(), time.monotonic()
+            server.post(trigger)
+
+            def done():
+                s = server.stats()
+                ok = s["synced"] + s["failed"] >= n and (not need_secrets or s["controller_secrets"] >= n)
+                return s if ok else None
+
+            s = h.wait_for(done, args.timeout, interval=0.02, check_interval=0.05, what=f"{name}: {n} synced", proc=ctrl)
+            wall, cpu = time.monotonic() - t0, ctrl.cpu_s() - cpu0
+            fps = s["status_key_fingerprints"]
+            phases.append({"phase": name, "wall_s": wall, "cpu_s": cpu, "synced": s["synced"], "failed": s["failed"],
+                           "fingerprints": fps})
+            print(f"  {nkeys} key(s) {name}: {wall:.2f} s wall, {cpu:.2f} s CPU, {s['synced']} synced, "
+                  f"{s['failed']} failed", file=sys.stderr, flush=True)
+
+        phase("cold (no hint)", "release", True)
+        for i in range(args.touches):
+            phase(f"steady #{i + 1} (hint)", "touch", False)
+        stats = server.stats()
+    finally:
+        status = ctrl.stop()
+        server.stop()
+    counts, samples = h.log_summary(ctrl.log_path)
+    result = {"keys": nkeys, "n": n, "items": args.items, "startup_cpu_s": startup_cpu, "phases": phases,
+              "exit_status": status, "log_levels": counts, "log_samples": samples,
+              "requests": stats["counters"], "unknown": stats["unknown"], "workdir": work, "loadavg": loadavg}
+    if not args.keep:
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def report(results, args):
+    print()
+    print(f"sealed-secrets-controller unseal throughput: {args.sealed_secrets} SealedSecrets x {args.items} items, "
+          f"sealed to the oldest key; {h.lscpu_model()}")
+    with open(os.path.join(h.KEYS_DIR, "A.fingerprint")) as f:
+        fp_a = f.read().strip()
+    base = {}
+    rows = []
+    for r in results:
+        steady = [p for p in r["phases"] if p["phase"].startswith("steady")]
+        cold = [p for p in r["phases"] if p["phase"].startswith("cold")]
+        groups = [("cold (no hint)", cold), ("steady (hint pruned)" if args.upstream_crd else "steady (hint)", steady)]
+        for label, ps in groups:
+            if not ps:
+                continue
+            wall = statistics.median(p["wall_s"] for p in ps)
+            cpu = statistics.median(p["cpu_s"] for p in ps)
+            per_obj = 1000 * cpu / r["n"]
+            key = label
+            if r["keys"] == 1:
+                base[key] = per_obj
+            ratio = per_obj / base[key] if key in base and base[key] else None
+            no_hint = label.startswith("cold") or args.upstream_crd
+            rsa = (r["keys"] + r["items"] - 1) if no_hint else r["items"]
+            rows.append([f"{r['keys']} key(s)", label + (f" x{len(ps)}" if len(ps) > 1 else ""), f"{wall:.2f}",
+                         f"{r['n'] / wall:.0f}", f"{cpu:.2f}", f"{per_obj:.2f}",
+                         f"{rsa}", f"{ratio:.2f}x" if ratio else "-"])
+        all_a = all(p["fingerprints"].get(fp_a, 0) == r["n"] for p in r["phases"])
+        r["all_status_fingerprints_are_A"] = all_a
+    print("1-minute load average at the start of each run: "
+          + ", ".join(f"{r['loadavg']:.2f}" for r in results) + f"; now {os.getloadavg()[0]:.2f}")
+    h.print_table(["registry", "phase", "wall s", "objects/s", "CPU s", "CPU ms/object", "RSA ops/object",
+                   "CPU vs 1 key"], rows)
+    print("\n(medians over the phases of a kind; RSA ops/object: decryptions the key order implies)")
+    for r in results:
+        print(f"{r['keys']} key(s): start-up CPU {r['startup_cpu_s']:.2f} s; status.keyFingerprint = A on every object "
+              f"after every phase: {r['all_status_fingerprints_are_A']}; exit status {r['exit_status']}; "
+              f"log levels {r['log_levels']}")
+        for line in r["log_samples"]:
+            if "WARN" in line or "ERROR" in line:
+                print("    ", line)
+        for line in r["unknown"]:
+            print("     fake apiserver:", line)
+    steady_12 = [row for row in rows if row[0] == "12 key(s)" and row[1].startswith("steady")]
+    if steady_12 and steady_12[0][-1] != "-":
+        ratio = float(steady_12[0][-1].rstrip("x"))
+        verdict = "met" if ratio <= 1.5 else "MISSED"
+        if args.upstream_crd:
+            print(f"\nwith upstream's CRD (no status.keyFingerprint): 12 keys cost {ratio:.2f}x 1 key in steady state")
+            return 0
+        print(f"\ntarget: 12 keys within 1.5x of 1 key in steady state (CPU per object): {ratio:.2f}x, {verdict}")
+        return 0 if ratio <= 1.5 else 1
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sealed-secrets", type=int, default=1000, metavar="N")
+    p.add_argument("--items", type=int, default=3)
+    p.add_argument("--namespaces", type=int, default=10)
+    p.add_argument("--keys", default="1,12", help="registry sizes to run (1 to 12)")
+    p.add_argument("--touches", type=int, default=3, help="steady-state rounds per run")
+    p.add_argument("--timeout", type=float, default=900.0)
+    p.add_argument("--no-build", action="store_true")
+    p.add_argument("--controller", help="controller binary (default: target/release/sealed-secrets-controller)")
+    p.add_argument("--controller-arg", action="append", default=[])
+    p.add_argument("--keep", action="store_true", help="keep the work directories (logs)")
+    p.add_argument("--log-requests", action="store_true")
+    p.add_argument("--upstream-crd", action="store_true",
+                   help="the fake API server prunes status.keyFingerprint, as upstream's CRD does: no hint")
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args()
+
+    controller_bin = args.controller or h.release_binary("sealed-secrets-controller")
+    if not args.no_build:
+        h.build(["sealed-secrets-controller", "kubeseal"], examples=["gen_key"])
+    sizes = [int(x) for x in args.keys.split(",")]
+    if any(not 1 <= k <= 1 + EXTRA_KEYS for k in sizes):
+        raise SystemExit(f"--keys: between 1 and {1 + EXTRA_KEYS}")
+    extra = ensure_keys(max(sizes) - 1)
+    results = [run_case(args, extra[:k - 1], controller_bin) for k in sizes]
+    code = report(results, args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+//! Support code for the end-to-end suite (`tests/e2e/`).
+//!
+//! Every test runs through [`run`]: without `SEALED_E2E_KUBECONFIG` it prints one
+//! `skipped: ...` line and passes; with it, the test gets a [`Ctx`] (a kube client,
+//! namespaces it owns, controller processes it starts) and everything it created is
+//! deleted at the end, whether the test passed, failed or panicked.
+//!
+//! Modules, small on purpose:
+//! - [`cluster`]: the kubeconfig from the environment and the kube client;
+//! - [`names`]: unique object and namespace names;
+//! - [`wait`]: bounded polling;
+//! - [`harness`]: the per-test context, cleanup and failure diagnostics;
+//! - [`binaries`]: locating (or building) `sealed-secrets-controller` and `kubeseal`;
+//! - [`controller`]: the controller as a local process;
+//! - [`crd`]: installing the SealedSecret CRD;
+//! - [`objects`]: Kubernetes object helpers (apply, read status, events);
+//! - [`checks`]: waits and assertions on SealedSecrets and their Secrets;
+//! - [`sealing`]: sealing values in-process with `sealed_common`;
+//! - [`kubeseal`]: running our `kubeseal` binary;
+//! - [`vectors`]: the upstream compatibility vectors under `testdata/`;
+//! - [`gc`]: probing whether the cluster runs a garbage collector.
+
+pub mod binaries;
+pub mod checks;
+pub mod cluster;
+pub mod controller;
+pub mod crd;
+pub mod gc;
+pub mod harness;
+pub mod kubeseal;
+pub mod names;
+pub mod objects;
+pub mod sealing;
+pub mod vectors;
+pub mod wait;
+
+pub use controller::{Controller, ControllerSpec};
+pub use harness::{Ctx, run};
+pub use wait::{Poll, wait_for};
+
+use std::path::PathBuf;
+
+/// The workspace root (the directory holding `Cargo.lock`), from this crate's manifest.
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
