@@ -5,6 +5,8 @@
 //! is in this one test, so no two tests ever touch the same namespace.
 
 use anyhow::{Context, Result, bail, ensure};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::ApiResource;
 use sealed_e2e::checks::{assert_data, assert_owned_by};
 use sealed_e2e::objects::{
     self, annotations_of, apply_sealed_secret, describe_secret, get_opt, key_fingerprint,
@@ -52,8 +54,13 @@ async fn upstream_keys_load_and_every_vector_unseals() -> Result<()> {
         for ns in &fixed {
             ctx.ensure_namespace(ns).await?;
             spec = spec.watch(ns);
-            for v in all.iter().filter(|v| v.namespace.as_deref() == Some(ns.as_str())) {
-                clear_leftovers(&ctx, ns, &v.name).await?;
+            let names: BTreeSet<&str> = all
+                .iter()
+                .filter(|v| v.namespace.as_deref() == Some(ns.as_str()))
+                .map(|v| v.name.as_str())
+                .collect();
+            for name in names {
+                clear_leftovers(&ctx, ns, name).await?;
             }
         }
         let _controller = ctx.start_controller(spec)?;
@@ -63,7 +70,7 @@ async fn upstream_keys_load_and_every_vector_unseals() -> Result<()> {
             let ns = v.namespace.clone().unwrap_or_else(|| home.clone());
             if ns != home {
                 ctx.track(sealed_secret_resource(), &ns, &v.name);
-                ctx.track(kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()), &ns, &v.name);
+                ctx.track(ApiResource::erase::<Secret>(&()), &ns, &v.name);
             }
             let result = check_vector(&ctx, v, &ns).await;
             let removed = ctx.remove_sealed_and_secret(&ns, &v.name).await;

@@ -293,6 +293,7 @@ impl Ctx {
         );
         out.push_str(&self.controller_logs(80));
         out.push('\n');
+        out.push_str(&self.keep_logs());
         let client = self.client();
         for ns in self.all_namespaces() {
             out.push_str(&format!("--- namespace {ns} ---\n"));
@@ -346,6 +347,40 @@ impl Ctx {
         }
         out.push_str("===== end of diagnostics =====\n");
         eprintln!("{out}");
+    }
+
+    /// Copies the controllers' full logs out of the temporary directory (which goes away
+    /// at the end) and says where they are.
+    fn keep_logs(&self) -> String {
+        let procs = lock(&self.inner.procs).clone();
+        if procs.is_empty() {
+            return String::new();
+        }
+        let dir = std::env::temp_dir().join(crate::names::unique(&self.inner.test, "logs"));
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return format!(
+                "(cannot keep the controller logs in {}: {e})\n",
+                dir.display()
+            );
+        }
+        let mut out = String::new();
+        for proc in procs {
+            let Some(file) = proc.log_path.file_name() else {
+                continue;
+            };
+            let target = dir.join(file);
+            match std::fs::copy(&proc.log_path, &target) {
+                Ok(_) => out.push_str(&format!(
+                    "full log of {}: {}\n",
+                    proc.label,
+                    target.display()
+                )),
+                Err(e) => {
+                    out.push_str(&format!("(cannot copy {}: {e})\n", proc.log_path.display()))
+                }
+            }
+        }
+        out
     }
 
     /// Kills controllers, deletes tracked objects, empties and deletes owned namespaces.
