@@ -325,7 +325,10 @@ fn is_synced(sealed: &SealedSecret) -> bool {
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Synced" && c.status == "True"))
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c.type_ == crate::reconcile::status::SYNCED && c.status == "True")
+        })
 }
 
 /// Deleted Secrets controlled by a SealedSecret: their owner reconciles (recreates them).

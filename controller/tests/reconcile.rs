@@ -39,6 +39,19 @@ fn owned_secret(name: &str, uid: &str, items: &[(&str, &str)]) -> serde_json::Va
     })
 }
 
+/// A Secret nobody controls, with these annotations.
+fn foreign_secret(
+    name: &str,
+    items: &[(&str, &str)],
+    annotations: serde_json::Value,
+) -> serde_json::Value {
+    let mut secret = owned_secret(name, "", items);
+    let meta = secret["metadata"].as_object_mut().expect("metadata");
+    meta.remove("ownerReferences");
+    meta.insert("annotations".into(), annotations);
+    secret
+}
+
 async fn run(
     fake: &FakeApi,
     ctx: &Arc<sealed_controller::reconcile::Context>,
@@ -147,12 +160,7 @@ async fn spec_change_updates_the_secret_and_observed_generation() {
 async fn someone_elses_secret_is_refused_and_retried() {
     let fake = FakeApi::new();
     fake.put_sealed(&sealed("ns", "db", &[("k", "v")], "A"));
-    let mut foreign = owned_secret("db", "other", &[("k", "theirs")]);
-    foreign["metadata"]
-        .as_object_mut()
-        .expect("meta")
-        .remove("ownerReferences");
-    fake.put_secret(foreign);
+    fake.put_secret(foreign_secret("db", &[("k", "theirs")], json!({})));
     let ctx = fake.context(registry(&["A"]));
 
     let result = run(&fake, &ctx, "ns", "db").await;
@@ -183,10 +191,11 @@ async fn someone_elses_secret_is_refused_and_retried() {
 async fn managed_secret_is_taken_over() {
     let fake = FakeApi::new();
     fake.put_sealed(&sealed("ns", "db", &[("k", "v")], "A"));
-    let mut existing = owned_secret("db", "x", &[("k", "old"), ("extra", "1")]);
-    existing["metadata"]["ownerReferences"] = json!(null);
-    existing["metadata"]["annotations"] = json!({"sealedsecrets.bitnami.com/managed": "true"});
-    fake.put_secret(existing);
+    fake.put_secret(foreign_secret(
+        "db",
+        &[("k", "old"), ("extra", "1")],
+        json!({"sealedsecrets.bitnami.com/managed": "true"}),
+    ));
     let ctx = fake.context(registry(&["A"]));
     run(&fake, &ctx, "ns", "db").await.expect("taken over");
     let secret = fake.secret("ns", "db").expect("secret");
@@ -202,9 +211,11 @@ async fn managed_secret_is_taken_over() {
 async fn patch_annotation_merges_without_taking_ownership() {
     let fake = FakeApi::new();
     fake.put_sealed(&sealed("ns", "db", &[("k", "v")], "A"));
-    let mut existing = owned_secret("db", "x", &[("k", "old"), ("extra", "1")]);
-    existing["metadata"]["ownerReferences"] = json!(null);
-    existing["metadata"]["annotations"] = json!({"sealedsecrets.bitnami.com/patch": "true"});
+    let mut existing = foreign_secret(
+        "db",
+        &[("k", "old"), ("extra", "1")],
+        json!({"sealedsecrets.bitnami.com/patch": "true"}),
+    );
     existing["metadata"]["labels"] = json!({"team": "a"});
     fake.put_secret(existing);
     let ctx = fake.context(registry(&["A"]));

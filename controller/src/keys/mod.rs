@@ -173,19 +173,33 @@ impl KeyRegistry {
     /// Adds or replaces the key in `secret`; a malformed Secret is logged and dropped.
     pub fn apply(&self, source: Source, secret: &Secret) {
         let name = secret.metadata.name.clone().unwrap_or_default();
-        let unchanged = self.read(|s| {
+        match self.entry_for(source, secret) {
+            // An unchanged Secret yields the same entry, and `update` signals nothing.
+            Some(entry) => self.update(|s| {
+                s.by_source[source as usize].insert(name, entry);
+            }),
+            None => self.remove(source, &name),
+        }
+    }
+
+    /// The entry for `secret`: the one already held when its resourceVersion is the
+    /// same (no re-parse), else freshly read; `None` (logged) when it does not parse.
+    fn entry_for(&self, source: Source, secret: &Secret) -> Option<Arc<KeyEntry>> {
+        let name = secret.metadata.name.as_deref().unwrap_or_default();
+        let held = self.read(|s| {
             s.by_source[source as usize]
-                .get(&name)
-                .is_some_and(|k| k.resource_version == secret.metadata.resource_version)
+                .get(name)
+                .filter(|k| k.resource_version == secret.metadata.resource_version)
+                .cloned()
         });
-        if unchanged {
-            return;
+        if held.is_some() {
+            return held;
         }
         match KeyEntry::from_secret(secret, self.order) {
-            Ok(entry) => self.insert(source, entry),
+            Ok(entry) => Some(Arc::new(entry)),
             Err(error) => {
                 tracing::error!(secret = %name, %error, "Error reading key; skipping it");
-                self.remove(source, &name);
+                None
             }
         }
     }
@@ -206,27 +220,13 @@ impl KeyRegistry {
 
     /// Replaces everything from `source` with `secrets` (after a (re)list).
     pub fn replace(&self, source: Source, secrets: &[Secret]) {
-        let mut fresh = BTreeMap::new();
-        for secret in secrets {
-            let name = secret.metadata.name.clone().unwrap_or_default();
-            let reused = self.read(|s| {
-                s.by_source[source as usize]
-                    .get(&name)
-                    .filter(|k| k.resource_version == secret.metadata.resource_version)
-                    .cloned()
-            });
-            let entry = match reused {
-                Some(entry) => entry,
-                None => match KeyEntry::from_secret(secret, self.order) {
-                    Ok(entry) => Arc::new(entry),
-                    Err(error) => {
-                        tracing::error!(secret = %name, %error, "Error reading key; skipping it");
-                        continue;
-                    }
-                },
-            };
-            fresh.insert(name, entry);
-        }
+        let fresh: BTreeMap<String, Arc<KeyEntry>> = secrets
+            .iter()
+            .filter_map(|secret| {
+                let entry = self.entry_for(source, secret)?;
+                Some((secret.metadata.name.clone().unwrap_or_default(), entry))
+            })
+            .collect();
         self.update(|s| {
             s.by_source[source as usize] = fresh;
             s.ready[source as usize] = true;

@@ -131,17 +131,12 @@ pub async fn reconcile(
         }
     }
     if ctx.update_status {
-        let shown = outcome
-            .as_ref()
-            .map(|fp| fp.as_deref())
-            .map_err(|f| f.to_string());
-        if let Err(error) = write_status(
-            &sealed,
-            &ctx,
-            shown.as_ref().map(|fp| *fp).map_err(String::as_str),
-        )
-        .await
-        {
+        let message = outcome.as_ref().err().map(ToString::to_string);
+        let shown = match &outcome {
+            Ok(fingerprint) => Ok(fingerprint.as_deref()),
+            Err(_) => Err(message.as_deref().unwrap_or_default()),
+        };
+        if let Err(error) = write_status(&sealed, &ctx, shown).await {
             tracing::error!(sealedsecret = %key, error = %api_message(&error), "Error updating SealedSecret status");
         }
     }
