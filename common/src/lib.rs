@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod goflag;
 pub mod key_secret;
 pub mod keys;
+pub mod reseal;
 pub mod scope;
 pub mod seal;
 pub mod sealed_secret;

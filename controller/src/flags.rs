@@ -228,7 +228,26 @@ pub struct Flags {
     )]
     pub rate_limit_burst: u32,
 
-    /// When true, the condition_info metric does not expose SealedSecret namespaces and names.
+    /// Addresses or CIDR ranges of proxies whose X-Forwarded-For is believed when rate limiting (e.g. the API server's address, so users reaching the controller through its service proxy are limited one by one). Empty: the limit is per connecting address and X-Forwarded-For is ignored.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_RATE_LIMIT_TRUSTED_PROXIES",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "CIDR,...",
+        help_heading = "HTTP"
+    )]
+    pub rate_limit_trusted_proxies: String,
+
+    /// HTTP request timeout.
+    #[arg(long, env = "SEALED_SECRETS_READ_TIMEOUT", default_value = "2m", value_parser = parse_duration, value_name = "DURATION", help_heading = "HTTP")]
+    pub read_timeout: Duration,
+
+    /// HTTP response timeout.
+    #[arg(long, env = "SEALED_SECRETS_WRITE_TIMEOUT", default_value = "2m", value_parser = parse_duration, value_name = "DURATION", help_heading = "HTTP")]
+    pub write_timeout: Duration,
+
+    /// When true, the sealed_secrets_controller_condition_info metric is not exposed, so the metrics endpoint does not list SealedSecret namespaces and names.
     #[arg(long, env = "SEALED_SECRETS_METRICS_OMIT_SECRET_LABELS", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, value_name = "BOOL", help_heading = "HTTP")]
     pub metrics_omit_secret_labels: bool,
 

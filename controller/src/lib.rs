@@ -1,7 +1,9 @@
 //! The Sealed Secrets controller as a library, so tests can drive its parts.
 
 pub mod flags;
+pub mod http;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod reconcile;
 pub mod run;

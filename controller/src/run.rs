@@ -2,9 +2,12 @@
 //! namespace (or one for all), stop gracefully on SIGTERM.
 
 use crate::flags::{Flags, parse_key_values};
+use crate::http::limit::{ClientLimiter, parse_trusted_proxies};
+use crate::http::{ApiState, Timeouts, listen_address, metrics_router, router, spawn_server};
 use crate::keys::{
     KeyGenerator, KeyOrder, KeyRegistry, parse_cutoff_time, run_key_watch, run_renewal,
 };
+use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
 use anyhow::{Context as _, Result, anyhow};
 use futures::{Stream, StreamExt, stream};
@@ -73,6 +76,7 @@ pub fn home_namespace(flag: Option<&str>) -> String {
 /// Flag values that need parsing beyond clap, checked before connecting.
 pub struct Checked {
     pub cutoff: Option<std::time::SystemTime>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub labels: std::collections::BTreeMap<String, String>,
     pub annotations: std::collections::BTreeMap<String, String>,
 }
@@ -85,8 +89,16 @@ pub fn check(flags: &Flags) -> Result<Checked> {
             flags.key_size
         ));
     }
+    for (flag, value) in [
+        ("--listen-addr", &flags.listen_addr),
+        ("--listen-metrics-addr", &flags.listen_metrics_addr),
+    ] {
+        listen_address(value).map_err(|e| anyhow!("{flag}: {e}"))?;
+    }
     Ok(Checked {
         cutoff: parse_cutoff_time(&flags.key_cutoff_time).map_err(|e| anyhow!(e))?,
+        trusted_proxies: parse_trusted_proxies(&flags.rate_limit_trusted_proxies)
+            .map_err(|e| anyhow!(e))?,
         labels: parse_key_values("privatekey-labels", &flags.privatekey_labels)
             .map_err(|e| anyhow!(e))?,
         annotations: parse_key_values("privatekey-annotations", &flags.privatekey_annotations)
@@ -99,6 +111,7 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
     let Connection { client, home } = connection;
     let Checked {
         cutoff,
+        trusted_proxies,
         labels,
         annotations,
     } = checked;
@@ -143,11 +156,6 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         let _ = stop_tx.send(true);
     });
 
-    tokio::select! {
-        () = wait_for_first_key(&registry) => {}
-        () = stopped(stop_rx.clone()) => return Ok(()),
-    }
-
     let mut ctx = Context::new(
         client.clone(),
         Arc::clone(&registry),
@@ -163,7 +171,20 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
     ctx.update_status = flags.update_status;
     ctx.max_retries = flags.max_unseal_retries;
     ctx.templates = Some(Arc::new(sealed_common::GoTemplates::new()));
+    ctx.metrics = Arc::new(Metrics::new(
+        Arc::clone(&registry),
+        Arc::clone(&ctx.usage),
+        flags.metrics_omit_secret_labels,
+    ));
     let ctx = Arc::new(ctx);
+
+    // The HTTP API starts before the keys are loaded: /healthz says not ready until then.
+    start_http(&flags, trusted_proxies, &ctx, stop_rx.clone()).await?;
+
+    tokio::select! {
+        () = wait_for_first_key(&registry) => {}
+        () = stopped(stop_rx.clone()) => return Ok(()),
+    }
 
     let scopes: Vec<Option<String>> = match namespaces {
         None => vec![None],
@@ -192,6 +213,57 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         }
     }
     Ok(())
+}
+
+/// Serves the HTTP API and the metrics until `stop`.
+async fn start_http(
+    flags: &Flags,
+    trusted_proxies: Vec<ipnet::IpNet>,
+    ctx: &Context,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let timeouts = Timeouts {
+        read: go_timeout(flags.read_timeout),
+        write: go_timeout(flags.write_timeout),
+    };
+    let state = ApiState {
+        registry: Arc::clone(&ctx.registry),
+        limiter: Arc::new(ClientLimiter::new(
+            flags.rate_limit,
+            flags.rate_limit_burst,
+            trusted_proxies,
+        )),
+        metrics: Arc::clone(&ctx.metrics),
+        cpu: Arc::clone(&ctx.cpu),
+        accept_v1_data: flags.accept_deprecated_v1_data,
+        read_timeout: timeouts.read,
+    };
+    spawn_server(
+        "HTTP server",
+        &flags.listen_addr,
+        router(state, timeouts),
+        timeouts.read,
+        stop.clone(),
+    )
+    .await?;
+    spawn_server(
+        "HTTP metrics server",
+        &flags.listen_metrics_addr,
+        metrics_router(Arc::clone(&ctx.metrics)),
+        timeouts.read,
+        stop,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Go's http.Server reads a zero timeout as "none".
+fn go_timeout(duration: std::time::Duration) -> std::time::Duration {
+    if duration.is_zero() {
+        std::time::Duration::from_secs(365 * 24 * 3600)
+    } else {
+        duration
+    }
 }
 
 /// `None` for all namespaces; else the home namespace plus `--additional-namespaces`.
@@ -265,9 +337,15 @@ pub async fn run_loop(spec: LoopSpec) {
     )
     .default_backoff()
     .reflect(writer)
+    .inspect({
+        let ctx = Arc::clone(&ctx);
+        let store = reader.clone();
+        move |event| forget_deleted(&ctx, &store, event)
+    })
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
 
+    ctx.metrics.watch_store(reader.clone());
     let mut controller = Controller::for_stream(sealed_secrets, reader.clone())
         .with_config(ControllerConfig::default().concurrency(16))
         .reconcile_on(retry_on_new_keys(ctx.registry.subscribe(), reader));
@@ -292,6 +370,20 @@ pub async fn run_loop(spec: LoopSpec) {
             std::future::ready(())
         })
         .await;
+}
+
+/// Drops what is remembered about deleted SealedSecrets (after a relist, about every
+/// object no longer listed).
+fn forget_deleted(
+    ctx: &Context,
+    store: &Store<SealedSecret>,
+    event: &Result<Event<SealedSecret>, watcher::Error>,
+) {
+    match event {
+        Ok(Event::Delete(sealed)) => ctx.forget(&ObjectRef::from_obj(sealed)),
+        Ok(Event::InitDone) => ctx.forget_all_but(|object| store.get(object).is_some()),
+        _ => {}
+    }
 }
 
 /// When a key appears, the SealedSecrets whose last unseal failed are tried again.

@@ -2,9 +2,11 @@
 //! the key Secrets, and renewed on schedule.
 
 mod renewal;
+mod usage;
 mod watch;
 
 pub use renewal::{KeyGenerator, RenewalPlan, parse_cutoff_time, plan_renewal, run_renewal};
+pub use usage::KeyUsage;
 pub use watch::{KEY_SELECTOR, run_key_watch};
 
 use k8s_openapi::api::core::v1::Secret;

@@ -4,7 +4,8 @@
 pub mod status;
 pub mod write;
 
-use crate::keys::KeyRegistry;
+use crate::keys::{KeyRegistry, KeyUsage};
+use crate::metrics::{ErrorReason, Metrics};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -46,7 +47,8 @@ pub struct Context {
     pub cpu: Arc<Semaphore>,
     retries: Mutex<RetryCounts>,
     /// The key that last opened each object, for when the CRD prunes the status field.
-    last_key: Mutex<HashMap<ObjectRef<SealedSecret>, String>>,
+    pub usage: Arc<KeyUsage>,
+    pub metrics: Arc<Metrics>,
     /// Set once a status write shows that the installed CRD drops `keyFingerprint`.
     fingerprint_pruned: AtomicBool,
 }
@@ -54,6 +56,12 @@ pub struct Context {
 impl Context {
     pub fn new(client: Client, registry: Arc<KeyRegistry>, recorder: Recorder) -> Context {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let usage = Arc::new(KeyUsage::default());
+        let metrics = Arc::new(Metrics::new(
+            Arc::clone(&registry),
+            Arc::clone(&usage),
+            false,
+        ));
         Context {
             client,
             registry,
@@ -64,9 +72,28 @@ impl Context {
             max_retries: 5,
             cpu: Arc::new(Semaphore::new(cores)),
             retries: Mutex::new(HashMap::new()),
-            last_key: Mutex::new(HashMap::new()),
+            usage,
+            metrics,
             fingerprint_pruned: AtomicBool::new(false),
         }
+    }
+}
+
+impl Context {
+    /// Forgets a deleted SealedSecret: its retry count and the key that opened it.
+    pub fn forget(&self, object: &ObjectRef<SealedSecret>) {
+        self.usage.forget(object);
+        self.lock_retries().remove(object);
+    }
+
+    /// Keeps only what `exists` still holds (after a relist).
+    pub fn forget_all_but(&self, exists: impl Fn(&ObjectRef<SealedSecret>) -> bool) {
+        self.usage.retain(&exists);
+        self.lock_retries().retain(|object, _| exists(object));
+    }
+
+    fn lock_retries(&self) -> std::sync::MutexGuard<'_, RetryCounts> {
+        self.retries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -91,6 +118,15 @@ impl Failure {
     fn retry(&self) -> bool {
         !matches!(self, Failure::Immutable(_))
     }
+
+    /// The `reason` label of `unseal_errors_total`.
+    fn metric_reason(&self) -> ErrorReason {
+        match self {
+            Failure::Unseal(_) => ErrorReason::Unseal,
+            Failure::Unmanaged(_) => ErrorReason::Unmanaged,
+            Failure::Immutable(_) | Failure::Api(_) => ErrorReason::Update,
+        }
+    }
 }
 
 /// The error handed to `error_policy`.
@@ -113,6 +149,7 @@ pub async fn reconcile(
 ) -> Result<Action, ReconcileError> {
     let key = sealed.display_name();
     tracing::info!(sealedsecret = %key, "Updating");
+    ctx.metrics.unseal_request();
     let outcome = unseal_and_write(&sealed, &ctx).await;
     match &outcome {
         Ok(_) => {
@@ -128,6 +165,8 @@ pub async fn reconcile(
         }
         Err(failure) => {
             tracing::warn!(sealedsecret = %key, error = %failure, "unseal failed");
+            ctx.metrics
+                .unseal_error(failure.metric_reason(), sealed.namespace());
         }
     }
     if ctx.update_status {
@@ -138,6 +177,8 @@ pub async fn reconcile(
         };
         if let Err(error) = write_status(&sealed, &ctx, shown).await {
             tracing::error!(sealedsecret = %key, error = %api_message(&error), "Error updating SealedSecret status");
+            ctx.metrics
+                .unseal_error(ErrorReason::Status, sealed.namespace());
         }
     }
     match outcome {
@@ -158,7 +199,7 @@ pub fn error_policy(
     ctx: Arc<Context>,
 ) -> Action {
     let attempts = {
-        let mut retries = ctx.retries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut retries = ctx.lock_retries();
         let entry = retries
             .entry(ObjectRef::from_obj(sealed.as_ref()))
             .or_insert((sealed.metadata.generation, 0));
@@ -177,8 +218,7 @@ pub fn error_policy(
 }
 
 fn forget_retries(ctx: &Context, sealed: &SealedSecret) {
-    let mut retries = ctx.retries.lock().unwrap_or_else(|p| p.into_inner());
-    retries.remove(&ObjectRef::from_obj(sealed));
+    ctx.lock_retries().remove(&ObjectRef::from_obj(sealed));
 }
 
 /// Unseals and writes the Secret; returns the fingerprint of the key that opened it.
@@ -228,12 +268,7 @@ async fn open(
     ctx: &Context,
 ) -> Result<(Secret, Option<String>), Failure> {
     let object = ObjectRef::from_obj(sealed.as_ref());
-    let remembered = ctx
-        .last_key
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&object)
-        .cloned();
+    let remembered = ctx.usage.get(&object);
     let hint = sealed
         .status
         .as_ref()
@@ -249,6 +284,7 @@ async fn open(
     let accept_v1_data = ctx.accept_v1_data;
     let job = tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        let started = std::time::Instant::now();
         let private: Vec<&sealed_common::RsaPrivateKey> =
             keys.iter().map(|k| &k.private_key).collect();
         let engine = templates.as_deref().map(|t| t as &dyn TemplateEngine);
@@ -256,23 +292,19 @@ async fn open(
             accept_v1_data,
             templates: engine,
         };
-        unseal(&sealed, &private, options)
-            .map(|u| {
-                (
-                    u.secret,
-                    u.key_index
-                        .and_then(|i| keys.get(i))
-                        .map(|k| k.fingerprint.clone()),
-                )
-            })
-            .map_err(|e| Failure::Unseal(e.to_string()))
+        let result = unseal(&sealed, &private, options).map(|u| {
+            let fingerprint = u.key_index.and_then(|i| keys.get(i));
+            (u.secret, fingerprint.map(|k| k.fingerprint.clone()))
+        });
+        (started.elapsed(), result)
     });
-    let opened = job
+    let (took, result) = job
         .await
-        .map_err(|e| Failure::Unseal(format!("unseal task failed: {e}")))??;
+        .map_err(|e| Failure::Unseal(format!("unseal task failed: {e}")))?;
+    ctx.metrics.unseal_duration(took.as_secs_f64());
+    let opened = result.map_err(|e| Failure::Unseal(e.to_string()))?;
     if let Some(fingerprint) = &opened.1 {
-        let mut last_key = ctx.last_key.lock().unwrap_or_else(|p| p.into_inner());
-        last_key.insert(object, fingerprint.clone());
+        ctx.usage.record(object, fingerprint);
     }
     Ok(opened)
 }

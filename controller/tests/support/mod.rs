@@ -44,6 +44,11 @@ pub fn public_key(which: &str) -> RsaPublicKey {
         .clone()
 }
 
+pub fn private_key(which: &str) -> sealed_common::RsaPrivateKey {
+    let pem = std::fs::read(vectors().join(format!("keys/{which}.tls.key"))).expect("key");
+    sealed_common::keys::parse_private_key_pem(&pem).expect("private key")
+}
+
 /// A registry holding the given vector keys, listed (ready).
 pub fn registry(keys: &[&str]) -> Arc<KeyRegistry> {
     let registry = KeyRegistry::new(KeyOrder::CertNotBefore);

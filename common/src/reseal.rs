@@ -1,0 +1,160 @@
+//! The checks behind the controller's `/v1/verify` and `/v1/rotate`: does a SealedSecret
+//! open, and the same SealedSecret re-encrypted with the newest key.
+//!
+//! Neither renders `spec.template.data`. Templates are not covered by the OAEP label, so
+//! rendering them here would let anyone pair a victim's ciphertext with a crafted
+//! template and read plaintext bit by bit from the answers (upstream #2019 and #2049).
+//! The scope always comes from the object's own `metadata.annotations`, never from
+//! `spec.template.metadata` (upstream CVE-2026-22728 widened strict secrets that way).
+
+use crate::backend::{BackendError, RsaPrivateKey};
+use crate::crypto::{open_value, seal_value};
+use crate::seal::LAST_APPLIED_ANNOTATIONS;
+use crate::sealed_secret::SealedSecret;
+use crate::unseal::{ItemErrors, UnsealError};
+use zeroize::Zeroizing;
+
+/// Why a SealedSecret could not be re-encrypted.
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    /// It does not open with the keys held (the texts are the controller's).
+    #[error("{0}")]
+    Unseal(#[from] UnsealError),
+    #[error("cannot encrypt with the newest key: {0}")]
+    Encrypt(#[from] BackendError),
+    #[error("no key to seal with")]
+    NoSealingKey,
+}
+
+/// One opened value: its item name (`None` for the legacy `spec.data` blob), the
+/// plaintext, and the position of the key that opened it.
+struct OpenedValue {
+    item: Option<String>,
+    plain: Zeroizing<Vec<u8>>,
+    key_index: usize,
+}
+
+/// Opens every sealed value of `sealed` with `keys` (tried in the order given), without
+/// rendering templates. Errors are grouped as the controller reports them.
+fn open_values(
+    sealed: &SealedSecret,
+    keys: &[&RsaPrivateKey],
+    accept_v1_data: bool,
+) -> Result<Vec<OpenedValue>, UnsealError> {
+    let label = sealed.label();
+    if let Some(blob) = &sealed.spec.data {
+        if !accept_v1_data {
+            return Err(UnsealError::DeprecatedData);
+        }
+        if !sealed.spec.encrypted_data.is_empty() {
+            return Err(UnsealError::BothDataFields);
+        }
+        let (plain, key_index) =
+            open_value(keys.iter().copied(), blob, &label).map_err(UnsealError::Legacy)?;
+        return Ok(vec![OpenedValue {
+            item: None,
+            plain,
+            key_index,
+        }]);
+    }
+    let mut errors = ItemErrors::default();
+    let mut opened = Vec::with_capacity(sealed.spec.encrypted_data.len());
+    for (item, value) in &sealed.spec.encrypted_data {
+        match open_value(keys.iter().copied(), value, &label) {
+            Ok((plain, key_index)) => opened.push(OpenedValue {
+                item: Some(item.clone()),
+                plain,
+                key_index,
+            }),
+            Err(e) => errors.0.push((item.clone(), e.to_string())),
+        }
+    }
+    if errors.0.is_empty() {
+        Ok(opened)
+    } else {
+        Err(UnsealError::Items(errors))
+    }
+}
+
+/// Checks that every sealed value opens. Returns the position of the key that opened
+/// the first value (`None` when there is nothing sealed).
+pub fn check_opens(
+    sealed: &SealedSecret,
+    keys: &[&RsaPrivateKey],
+    accept_v1_data: bool,
+) -> Result<Option<usize>, UnsealError> {
+    Ok(open_values(sealed, keys, accept_v1_data)?
+        .first()
+        .map(|v| v.key_index))
+}
+
+/// A re-encrypted SealedSecret and what changed.
+#[derive(Debug, Clone)]
+pub struct Resealed {
+    pub sealed: SealedSecret,
+    /// Values that were sealed with an older key and are now sealed with the newest.
+    pub resealed: usize,
+    /// Values already sealed with the newest key, kept byte for byte (no Git churn).
+    pub kept: usize,
+}
+
+/// Re-encrypts every value of `sealed` that is not yet sealed with `keys[newest]`,
+/// under the object's own scope. Templates, labels and annotations are kept as they
+/// are; server-set fields and the status are dropped.
+pub fn reseal(
+    sealed: &SealedSecret,
+    keys: &[&RsaPrivateKey],
+    newest: usize,
+    accept_v1_data: bool,
+) -> Result<Resealed, ResealError> {
+    let Some(newest_key) = keys.get(newest) else {
+        return Err(ResealError::NoSealingKey);
+    };
+    let opened = open_values(sealed, keys, accept_v1_data)?;
+    let label = sealed.label();
+    let mut out = sealed.clone();
+    let (mut resealed, mut kept) = (0, 0);
+    for value in opened {
+        if value.key_index == newest {
+            kept += 1;
+            continue;
+        }
+        let fresh = seal_value(newest_key.public_key(), &value.plain, &label)?;
+        match value.item {
+            Some(item) => {
+                out.spec.encrypted_data.insert(item, fresh);
+            }
+            None => out.spec.data = Some(fresh),
+        }
+        resealed += 1;
+    }
+    strip_server_fields(&mut out);
+    Ok(Resealed {
+        sealed: out,
+        resealed,
+        kept,
+    })
+}
+
+/// Drops what the API server sets (uid, resourceVersion, timestamps, managedFields...),
+/// the status and kubectl's last-applied annotation: what belongs in Git stays.
+pub fn strip_server_fields(sealed: &mut SealedSecret) {
+    let meta = &mut sealed.metadata;
+    meta.uid = None;
+    meta.resource_version = None;
+    meta.generation = None;
+    meta.creation_timestamp = None;
+    meta.deletion_timestamp = None;
+    meta.deletion_grace_period_seconds = None;
+    meta.managed_fields = None;
+    meta.self_link = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        for key in LAST_APPLIED_ANNOTATIONS {
+            annotations.remove(key);
+        }
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+    sealed.status = None;
+}

@@ -1,0 +1,230 @@
+//! The API handlers. Errors answer with a one-line text body that says what is wrong
+//! (upstream answers 500 with an empty body).
+
+use super::{ApiState, MAX_BODY_BYTES};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use sealed_common::codec::{Format, SEALED_SECRET, decode_stream, to_text};
+use sealed_common::reseal::{ResealError, check_opens, reseal};
+use sealed_common::sealed_secret::{API_VERSION, KIND};
+use sealed_common::{RsaPrivateKey, SealedSecret};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+const VERIFY: &str = "/v1/verify";
+const ROTATE: &str = "/v1/rotate";
+
+/// A plain-text answer, one line.
+pub fn text(status: StatusCode, message: impl AsRef<str>) -> Response {
+    let body = format!("{}\n", sealed_common::codec::one_line(message.as_ref()));
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn ready(state: &ApiState) -> bool {
+    state.registry.is_ready() && state.registry.sealing_key().is_some()
+}
+
+/// `/healthz` and `/readyz`: `ok` once the keys are loaded, 503 before.
+pub async fn healthz(State(state): State<ApiState>) -> Response {
+    if ready(&state) {
+        text(StatusCode::OK, "ok")
+    } else {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the sealing keys are not loaded yet",
+        )
+    }
+}
+
+/// `/v1/cert.pem`: the certificate new SealedSecrets are sealed with.
+pub async fn cert(State(state): State<ApiState>) -> Response {
+    let certificate = state
+        .registry
+        .sealing_key()
+        .and_then(|k| k.certificate.as_ref().map(|c| c.to_pem()));
+    match certificate {
+        Some(pem) => ([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response(),
+        None => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no sealing key yet: the controller is still loading or generating its key",
+        ),
+    }
+}
+
+/// `/v1/verify`: 200 when every sealed value opens, 409 when one does not. Templates
+/// are not rendered (that would make this an oracle on the plaintext).
+pub async fn verify(State(state): State<ApiState>, request: Request) -> Response {
+    let sealed = match admit_and_decode(&state, request, VERIFY).await {
+        Ok(sealed) => sealed,
+        Err(response) => return response,
+    };
+    let hint = sealed
+        .status
+        .as_ref()
+        .and_then(|s| s.key_fingerprint.clone());
+    let keys = state.registry.keys_for(hint.as_deref());
+    let accept_v1_data = state.accept_v1_data;
+    let outcome = run_blocking(&state, move || {
+        let private: Vec<&RsaPrivateKey> = keys.iter().map(|k| &k.private_key).collect();
+        check_opens(&sealed, &private, accept_v1_data).map_err(|e| e.to_string())
+    })
+    .await;
+    match outcome {
+        Ok(Ok(_)) => StatusCode::OK.into_response(),
+        Ok(Err(reason)) => text(StatusCode::CONFLICT, reason),
+        Err(response) => response,
+    }
+}
+
+/// `/v1/rotate`: the same SealedSecret with every value sealed with the newest key,
+/// templates and metadata kept, scope from the object's own annotations.
+pub async fn rotate(State(state): State<ApiState>, request: Request) -> Response {
+    let sealed = match admit_and_decode(&state, request, ROTATE).await {
+        Ok(sealed) => sealed,
+        Err(response) => return response,
+    };
+    let Some(sealing) = state.registry.sealing_key() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "no sealing key yet");
+    };
+    let keys = state.registry.keys_for(Some(&sealing.fingerprint));
+    let accept_v1_data = state.accept_v1_data;
+    let outcome = run_blocking(&state, move || {
+        let private: Vec<&RsaPrivateKey> = keys.iter().map(|k| &k.private_key).collect();
+        // keys_for puts the hinted (sealing) key first.
+        reseal(&sealed, &private, 0, accept_v1_data)
+    })
+    .await;
+    let resealed = match outcome {
+        Ok(Ok(resealed)) => resealed,
+        Ok(Err(ResealError::Unseal(e))) => return text(StatusCode::CONFLICT, e.to_string()),
+        Ok(Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(response) => return response,
+    };
+    let rendered = serde_json::to_value(&resealed.sealed)
+        .map_err(|e| e.to_string())
+        .and_then(|v| to_text(&v, &SEALED_SECRET, Format::Json).map_err(|e| e.to_string()));
+    match rendered {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the result: {e}"),
+        ),
+    }
+}
+
+/// Rate limit, body cap, then one SealedSecret out of the body.
+async fn admit_and_decode(
+    state: &ApiState,
+    request: Request,
+    path: &'static str,
+) -> Result<SealedSecret, Response> {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let client = state.limiter.client(peer, forwarded);
+    if let Err(wait) = state.limiter.check(client, path) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("rate limit exceeded for {client} on {path}; retry in {seconds} s"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Err(response);
+    }
+    if !ready(state) {
+        return Err(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the sealing keys are not loaded yet",
+        ));
+    }
+    let body = read_body(state, request).await?;
+    decode_one(&body).map_err(|e| text(StatusCode::BAD_REQUEST, e))
+}
+
+async fn read_body(state: &ApiState, request: Request) -> Result<Vec<u8>, Response> {
+    let too_large = || {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body larger than {} MiB; send one SealedSecret per request",
+                MAX_BODY_BYTES / (1024 * 1024)
+            ),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let limited = Limited::new(request.into_body(), MAX_BODY_BYTES);
+    match tokio::time::timeout(state.read_timeout, limited.collect()).await {
+        Err(_) => Err(text(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body not received within --read-timeout",
+        )),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(error)) => Err(text(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the request body: {error}"),
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+    }
+}
+
+/// Exactly one `bitnami.com/v1alpha1` SealedSecret, JSON or YAML.
+fn decode_one(body: &[u8]) -> Result<SealedSecret, String> {
+    let mut documents: Vec<serde_json::Value> =
+        decode_stream(body).map_err(|e| format!("cannot read the SealedSecret: {e}"))?;
+    if documents.len() != 1 {
+        return Err(format!(
+            "expected one SealedSecret, got {} documents; send them one per request",
+            documents.len()
+        ));
+    }
+    let document = documents.remove(0);
+    let field = |name: &str| document.get(name).and_then(|v| v.as_str()).unwrap_or("");
+    if field("kind") != KIND || field("apiVersion") != API_VERSION {
+        return Err(format!(
+            "expected apiVersion {API_VERSION:?} and kind {KIND:?}, got {:?} and {:?}",
+            field("apiVersion"),
+            field("kind")
+        ));
+    }
+    serde_json::from_value(document).map_err(|e| format!("invalid SealedSecret: {e}"))
+}
+
+/// Runs RSA work on the blocking pool, at most one job per core (shared with the
+/// reconcilers).
+async fn run_blocking<T: Send + 'static>(
+    state: &ApiState,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    let failed = |e: String| text(StatusCode::INTERNAL_SERVER_ERROR, e);
+    let permit = Arc::clone(&state.cpu)
+        .acquire_owned()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        job()
+    })
+    .await
+    .map_err(|e| failed(format!("worker failed: {e}")))
+}
