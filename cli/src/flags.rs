@@ -10,6 +10,13 @@ Examples:
   kubectl create secret generic db --from-literal=password=s3cr3t -n prod --dry-run=client -o yaml \\
     | kubeseal --cert cert.pem -o yaml > db-sealed.yaml
 
+  # Seal with the certificate of the controller of the current kubeconfig context
+  kubeseal -o yaml < db-secret.yaml > db-sealed.yaml
+
+  # Check that SealedSecrets open, and re-encrypt a file in place with the newest key
+  kubeseal --validate -f db-sealed.yaml
+  kubeseal --re-encrypt -f db-sealed.yaml
+
   # Seal one value for pasting into an existing SealedSecret
   echo -n s3cr3t | kubeseal --raw --cert cert.pem --namespace prod --name db --from-file=/dev/stdin
 

@@ -5,6 +5,7 @@ mod cluster;
 mod flags;
 mod io;
 mod modes;
+mod online;
 
 use anyhow::{Result, bail};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -66,16 +67,10 @@ fn dispatch(flags: &Flags) -> Result<()> {
         return io::write_output(output, &modes::recovery_unseal::run(flags)?);
     }
     if flags.validate {
-        bail!(modes::needs_cluster(
-            "--validate",
-            "to check a file offline, use --recovery-unseal with a backup of the controller's keys"
-        ));
+        return modes::validate::run(flags);
     }
     if flags.re_encrypt {
-        bail!(modes::needs_cluster(
-            "--re-encrypt",
-            "re-seal the original Secret with --cert and the current certificate instead"
-        ));
+        return modes::reencrypt::run(flags);
     }
     if flags.fetch_cert {
         return io::write_output(output, &modes::fetch_cert::run(flags)?);

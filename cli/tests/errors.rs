@@ -279,19 +279,6 @@ fn unreadable_input_file() {
 }
 
 #[test]
-fn online_modes_say_what_to_do_instead() {
-    for args in [
-        vec!["--validate"],
-        vec!["--re-encrypt"],
-        vec!["--rotate"],
-        vec![],
-    ] {
-        let err = fails(kubeseal().args(&args), SECRET);
-        assert!(err.contains("Kubernetes API server"), "{args:?}: {err}");
-    }
-}
-
-#[test]
 fn version_help_and_completion() {
     let out = ok(kubeseal().arg("--version"), "");
     assert!(out.starts_with("kubeseal version: v"), "{out}");

@@ -59,13 +59,20 @@ fn open_values(
     }
     let mut errors = ItemErrors::default();
     let mut opened = Vec::with_capacity(sealed.spec.encrypted_data.len());
+    // The items of one object are usually sealed with one key: try the last hit first.
+    let mut order: Vec<usize> = (0..keys.len()).collect();
     for (item, value) in &sealed.spec.encrypted_data {
-        match open_value(keys.iter().copied(), value, &label) {
-            Ok((plain, key_index)) => opened.push(OpenedValue {
-                item: Some(item.clone()),
-                plain,
-                key_index,
-            }),
+        match open_value(order.iter().map(|i| keys[*i]), value, &label) {
+            Ok((plain, position)) => {
+                let key_index = order[position];
+                order.remove(position);
+                order.insert(0, key_index);
+                opened.push(OpenedValue {
+                    item: Some(item.clone()),
+                    plain,
+                    key_index,
+                });
+            }
             Err(e) => errors.0.push((item.clone(), e.to_string())),
         }
     }

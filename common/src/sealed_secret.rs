@@ -1,5 +1,10 @@
 //! The `bitnami.com/v1alpha1` `SealedSecret` custom resource, field for field as upstream
 //! defines it, so that objects pass through our types without losing anything.
+//!
+//! The `#[schemars(...)]` attributes shape the generated CRD (`crds/`) to upstream's schema:
+//! optional fields are plain, not `nullable`, unless upstream says otherwise. They describe
+//! the schema only; serialization is the `#[serde(...)]` attributes' business alone.
+//! `manifests/tests/crd.rs` compares the result with upstream's CRD.
 
 use crate::scope::Scope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -30,6 +35,8 @@ pub const KIND: &str = "SealedSecret";
     printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[0].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+// Upstream requires `encryptedData` (we always write it; reading tolerates its absence).
+#[schemars(extend("required" = ["encryptedData"]))]
 pub struct SealedSecretSpec {
     /// Template defines the structure of the Secret that will be created from this sealed secret.
     #[serde(
@@ -42,6 +49,7 @@ pub struct SealedSecretSpec {
     /// Data is deprecated and will be removed eventually. Use per-value EncryptedData instead.
     /// Base64 of one sealed blob holding a whole JSON-encoded Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String", extend("format" = "byte"))]
     pub data: Option<String>,
 
     /// Item name to base64 of the sealed value.
@@ -49,6 +57,12 @@ pub struct SealedSecretSpec {
         rename = "encryptedData",
         default,
         deserialize_with = "null_as_default"
+    )]
+    // Required in upstream's schema, so no `default` there either (serde's `default` would
+    // put one in, and the API server would then fill it in instead of rejecting).
+    #[schemars(
+        extend("x-kubernetes-preserve-unknown-fields" = true),
+        transform = without_default
     )]
     pub encrypted_data: BTreeMap<String, String>,
 }
@@ -58,18 +72,23 @@ pub struct SealedSecretSpec {
 pub struct SecretTemplateSpec {
     /// Standard object's metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "template_metadata_schema")]
     pub metadata: Option<ObjectMeta>,
 
     /// Used to facilitate programmatic handling of secret data.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub type_: Option<String>,
 
     /// Immutable, if set to true, ensures that data stored in the Secret cannot be updated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
     pub immutable: Option<bool>,
 
     /// Keys that should be templated using decrypted data. A `null` value drops the key.
+    // Upstream's schema: string values (the API server prunes a `null` value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
     pub data: Option<BTreeMap<String, Option<String>>>,
 }
 
@@ -89,15 +108,18 @@ impl SecretTemplateSpec {
 pub struct SealedSecretStatus {
     /// ObservedGeneration reflects the generation most recently observed by the controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "i64")]
     pub observed_generation: Option<i64>,
 
     /// Represents the latest available observations of a sealed secret's current state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<SealedSecretCondition>")]
     pub conditions: Option<Vec<SealedSecretCondition>>,
 
     /// Fingerprint of the controller key that opened the SealedSecret last (not in
     /// upstream's CRD; an addition for key inventory and rotation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub key_fingerprint: Option<String>,
 }
 
@@ -112,15 +134,19 @@ pub struct SealedSecretCondition {
     pub status: String,
     /// The last time this condition was updated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Time")]
     pub last_update_time: Option<Time>,
     /// Last time the condition transitioned from one status to another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Time")]
     pub last_transition_time: Option<Time>,
     /// The reason for the condition's last transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub reason: Option<String>,
     /// A human readable message indicating details about the transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub message: Option<String>,
 }
 
@@ -148,6 +174,30 @@ impl SealedSecret {
     pub fn label(&self) -> Vec<u8> {
         self.scope().label(self.namespace(), self.name())
     }
+}
+
+/// The schema of `spec.template.metadata`, as upstream's CRD has it: the fields a template
+/// sets, and any other field kept (not the whole `ObjectMeta`, whose server-set fields make
+/// no sense in a template).
+fn template_metadata_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let string_map =
+        serde_json::json!({"type": "object", "additionalProperties": {"type": "string"}});
+    schemars::json_schema!({
+        "type": "object",
+        "nullable": true,
+        "x-kubernetes-preserve-unknown-fields": true,
+        "properties": {
+            "annotations": string_map,
+            "finalizers": {"type": "array", "items": {"type": "string"}},
+            "labels": string_map,
+            "name": {"type": "string"},
+            "namespace": {"type": "string"},
+        },
+    })
+}
+
+fn without_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
 }
 
 /// Reads an explicit `null` as the default, as Go's decoder does for structs and maps.

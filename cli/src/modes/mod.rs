@@ -5,12 +5,15 @@ pub mod fetch_cert;
 pub mod merge_into;
 pub mod raw;
 pub mod recovery_unseal;
+pub mod reencrypt;
 pub mod seal;
+pub mod validate;
 
 use crate::flags::Flags;
 use crate::io::read_cert_source;
+use crate::online::{Controller, OFFLINE_SEAL};
 use anyhow::{Context, Result, bail};
-use sealed_common::codec::{DecodeError, Format, decode_stream};
+use sealed_common::codec::{DecodeError, Format, decode_stream, one_line};
 use sealed_common::keys::Certificate;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -68,32 +71,45 @@ pub fn request_timeout(flags: &Flags) -> Result<Option<Duration>> {
     Ok(Some(parsed).filter(|d| !d.is_zero()))
 }
 
-/// Loads the sealing certificate from `--cert` and refuses an expired one.
+/// Loads the sealing certificate from `--cert`, or without it from the controller, and
+/// refuses an expired one.
 pub fn load_certificate(flags: &Flags) -> Result<Certificate> {
-    let source = cert_source(flags)?;
-    let bytes = read_cert_source(source, request_timeout(flags)?)?;
-    let cert =
-        Certificate::from_pem(&bytes).with_context(|| format!("cannot use --cert {source:?}"))?;
+    let cert = match cert_flag(flags) {
+        Some(source) => {
+            let bytes = read_cert_source(source, request_timeout(flags)?)?;
+            Certificate::from_pem(&bytes)
+                .with_context(|| format!("cannot use --cert {source:?}"))?
+        }
+        None => {
+            let controller = Controller::connect(flags, OFFLINE_SEAL)?;
+            let bytes = controller.certificate()?;
+            Certificate::from_pem(&bytes).with_context(|| {
+                format!(
+                    "cannot use the certificate of the controller {}",
+                    controller.name()
+                )
+            })?
+        }
+    };
     cert.check_not_expired(SystemTime::now())?;
     Ok(cert)
 }
 
-/// `--cert`, or the error that explains why there is none.
-pub fn cert_source(flags: &Flags) -> Result<&str> {
-    match flags.cert.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Ok(c),
-        None => bail!(needs_cluster(
-            "fetching the certificate from the controller",
-            "pass --cert FILE or --cert https://... (the controller serves it at /v1/cert.pem)"
-        )),
-    }
+/// `--cert`, when given and not empty.
+pub fn cert_flag(flags: &Flags) -> Option<&str> {
+    flags.cert.as_deref().filter(|c| !c.is_empty())
 }
 
-/// The error for modes that talk to the controller through the API server.
-pub fn needs_cluster(what: &str, instead: &str) -> String {
-    format!(
-        "{what} goes through the Kubernetes API server to the controller, which this kubeseal build cannot do yet; {instead}"
-    )
+/// Reports every failure, one line each, and fails with the last one; succeeds when
+/// there is none.
+pub fn report_failures(mut failures: Vec<String>) -> Result<()> {
+    let Some(last) = failures.pop() else {
+        return Ok(());
+    };
+    for line in &failures {
+        eprintln!("error: {}", one_line(line));
+    }
+    bail!(last)
 }
 
 #[derive(Deserialize)]

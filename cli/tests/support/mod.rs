@@ -1,6 +1,8 @@
 //! Shared helpers for the kubeseal black-box tests: the real binary, real files.
 #![allow(dead_code)]
 
+pub mod fake_api;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -44,6 +46,10 @@ pub fn has_templates(dir: &str) -> bool {
 
 pub fn cert_a() -> String {
     vector("keys/A.tls.crt").display().to_string()
+}
+
+pub fn cert_b() -> String {
+    vector("keys/B.tls.crt").display().to_string()
 }
 
 pub fn key_a() -> String {

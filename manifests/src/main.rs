@@ -1,0 +1,30 @@
+//! Rewrites the generated manifests: the CRD from `common`'s types, then the Kustomize
+//! renderings in `deploy/` (which include the CRD). Run from anywhere in the workspace:
+//! `cargo run -p sealed-manifests`.
+
+use sealed_manifests::{CRD_FILE, RENDERINGS, crd_yaml, render, workspace_root};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let root = workspace_root();
+    if let Err(e) = std::fs::write(root.join(CRD_FILE), crd_yaml()) {
+        eprintln!("error: cannot write {CRD_FILE}: {e}");
+        return ExitCode::FAILURE;
+    }
+    println!("wrote {CRD_FILE}");
+    for (dir, file) in RENDERINGS {
+        let text = match render(dir) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = std::fs::write(root.join(file), text) {
+            eprintln!("error: cannot write {file}: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {file}");
+    }
+    ExitCode::SUCCESS
+}
