@@ -1,14 +1,39 @@
 #!/usr/bin/env python3
-"""A fake Kubernetes API server for the controller benchmarks: plain HTTP, in memory.
+"""A fake Kubernetes API server for the controller benchmarks and the end-to-end suite:
+plain HTTP, in memory.
 
 It serves what sealed-secrets-controller (and kubectl, for the scripts' real-cluster
 mode) calls, with real list/watch semantics: resourceVersions, paged lists
 (`limit`/`continue`), metadata-only lists and watches (`Accept: ...;as=PartialObject
-Metadata[List]`), label and field selectors, chunked watch streams that resume from a
+Metadata[List]`), label and field selectors (a watch sees an object entering or leaving
+the selection as ADDED or DELETED), chunked watch streams that resume from a
 resourceVersion, generateName, optimistic concurrency on PUT, the status subresource,
-JSON merge patches. Anything else gets a 404 Status and is logged as UNKNOWN.
+JSON merge patches, a simplified server-side apply (JSON bodies, no field managers),
+immutable Secrets. Anything else gets a 404 Status and is logged as UNKNOWN.
 
   python3 bench/fake_apiserver.py --port 8001 --sealed-secrets 1000 --secrets 10000
+
+Resources: Secrets, Namespaces (deleting one deletes its objects at once), SealedSecrets,
+Events (core and events.k8s.io), ConfigMaps, Services, Endpoints, EndpointSlices, Pods,
+ServiceAccounts, Deployments and CustomResourceDefinitions (Established at once). Nothing
+runs behind them: no scheduler, kubelet, garbage collector or endpoints controller.
+Endpoints and EndpointSlice addresses are validated as the API server does (no loopback,
+link-local or unspecified addresses).
+
+The service proxy, `/api/v1/namespaces/NS/services/[SCHEME:]NAME[:PORT]/proxy/PATH`
+(PORT a port name or number), forwards the request (method, query, body, headers but
+hop-by-hop ones and Authorization; the caller's address appended to X-Forwarded-For) to
+the first usable address of the Service and answers what the backend answers. As
+kube-apiserver, it matches the Service port's name against the endpoint ports' names and
+takes the endpoint's port number (not the Service's targetPort). --service-proxy-endpoints
+picks where addresses come from: 'endpoints' as kube-apiserver up to 1.34 (the Endpoints
+object, and only addresses whose targetRef names a Pod of the namespace whose
+status.podIPs has that IP), 'endpointslices' as 1.35 on (EndpointSlices labelled
+kubernetes.io/service-name, ready endpoints), 'auto' (default) the Endpoints object when
+there is one, else the EndpointSlices. Failures: no Service, 404 `services "NAME" not
+found`; nothing usable, 503 `no endpoints available for service "NAME"`; backend
+unreachable, 500 `error trying to reach service: dial tcp IP:PORT: connect: connection
+refused` (kube-apiserver answers transport errors with 500, not being Status errors).
 
 Start-up options preload the fixture key A (or any key pairs) as key Secrets in the home
 namespace, N SealedSecrets sealed to the first key's certificate with our `kubeseal`
@@ -30,6 +55,12 @@ upstream's CRD schema would, --fail 'CODE:METHOD ROUTE' answers an error for one
 (routes as in the stats counters, e.g. '403:GET secrets' or '404:GET sealedsecrets'),
 --max-watch-seconds ends watches early, --request-log FILE logs every request.
 
+For the end-to-end suite (tests/README.md):
+
+  python3 bench/fake_apiserver.py --port 0 --no-keys   # prints LISTENING <port>
+  # a kubeconfig with `server: http://127.0.0.1:<port>` and an empty user, then
+  SEALED_E2E_KUBECONFIG=that-file cargo test -p sealed-e2e -- --nocapture
+
 Prints "LISTENING <port>" on stdout once it serves. Standard library only.
 """
 
@@ -37,8 +68,12 @@ import argparse
 import base64
 import bisect
 import copy
+import http.client
+import ipaddress
 import itertools
 import json
+import socket
+import ssl
 import os
 import random
 import re
@@ -66,9 +101,29 @@ RESOURCES = {
     ("", "v1", "namespaces"): ("Namespace", False, True),
     ("bitnami.com", "v1alpha1", "sealedsecrets"): ("SealedSecret", True, True),
     ("events.k8s.io", "v1", "events"): ("Event", True, False),
+    # What the end-to-end suite (tests/) uses besides the above.
+    ("", "v1", "configmaps"): ("ConfigMap", True, False),
+    ("", "v1", "events"): ("Event", True, False),
+    ("", "v1", "services"): ("Service", True, True),
+    ("", "v1", "endpoints"): ("Endpoints", True, False),
+    ("", "v1", "pods"): ("Pod", True, True),
+    ("", "v1", "serviceaccounts"): ("ServiceAccount", True, False),
+    ("discovery.k8s.io", "v1", "endpointslices"): ("EndpointSlice", True, False),
+    ("apps", "v1", "deployments"): ("Deployment", True, True),
+    ("apiextensions.k8s.io", "v1", "customresourcedefinitions"): ("CustomResourceDefinition", False, True),
 }
-SHORT_NAMES = {"namespaces": ["ns"], "events": ["ev"]}
+SHORT_NAMES = {"namespaces": ["ns"], "events": ["ev"], "configmaps": ["cm"], "services": ["svc"],
+               "endpoints": ["ep"], "pods": ["po"], "serviceaccounts": ["sa"], "deployments": ["deploy"],
+               "customresourcedefinitions": ["crd", "crds"]}
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # EndpointSlice -> its Service
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+
+
+# The API server's service proxy, and the headers a proxy does not forward.
+SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<svc>[^/]+)/proxy(?P<rest>/.*)?$")
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+              "te", "trailer", "transfer-encoding", "upgrade"}
+PROXY_TIMEOUT_SECONDS = 30
 
 
 def now_rfc3339():
@@ -115,6 +170,48 @@ def merge_patch(target, patch):
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def special_ip_problem(text):
+    """Why an Endpoints/EndpointSlice address is refused, as the API server words it, or None."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return "must be a valid IP address"
+    if ip.is_unspecified:
+        return "may not be unspecified (0.0.0.0)" if ip.version == 4 else "may not be unspecified (::)"
+    if ip.is_loopback:
+        return "may not be in the loopback range (127.0.0.0/8, ::1/128)"
+    if ip.is_link_local:
+        return "may not be in the link-local range (169.254.0.0/16, fe80::/10)"
+    if ip.is_multicast and (ip in ipaddress.ip_network("224.0.0.0/24") or ip in ipaddress.ip_network("ff02::/16")):
+        return "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"
+    return None
+
+
+def validate(res, obj):
+    """The few validations the end-to-end suite relies on: endpoint addresses."""
+    kind = RESOURCES[res][0]
+    name = obj["metadata"].get("name")
+    problems = []
+    if res[2] == "endpoints":
+        for i, subset in enumerate(obj.get("subsets") or []):
+            for field in ("addresses", "notReadyAddresses"):
+                for j, addr in enumerate(subset.get(field) or []):
+                    why = special_ip_problem(addr.get("ip") or "")
+                    if why:
+                        problems.append(f'subsets[{i}].{field}[{j}].ip: Invalid value: "{addr.get("ip")}": {why}')
+    elif res[2] == "endpointslices":
+        if obj.get("addressType") not in ("IPv4", "IPv6", "FQDN"):
+            problems.append(f'addressType: Unsupported value: "{obj.get("addressType")}": supported values: "FQDN", "IPv4", "IPv6"')
+        for i, ep in enumerate(obj.get("endpoints") or []):
+            for j, address in enumerate(ep.get("addresses") or []):
+                why = obj.get("addressType") != "FQDN" and special_ip_problem(address)
+                if why:
+                    problems.append(f'endpoints[{i}].addresses[{j}]: Invalid value: "{address}": {why}')
+    if problems:
+        raise ApiError(422, "Invalid", f'{kind} "{name}" is invalid: ' + (problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"),
+                       {"name": name, "kind": res[2]})
 
 
 # ---------------------------------------------------------------- selectors
@@ -211,7 +308,7 @@ class Store:
         self.cond = threading.Condition()
         self.rv = 100
         self.objects = {res: {} for res in RESOURCES}  # res -> {(ns, name): obj}
-        self.log = []  # (rv, res, type, obj), rv increasing
+        self.log = []  # (rv, res, type, obj, old object of a MODIFIED), rv increasing
         self.log_rvs = []
         self.log_start = self.rv  # watches from an older RV get 410 Gone
         self.snapshots = {}  # continue token id -> list of objects
@@ -232,8 +329,10 @@ class Store:
         self.rv += 1
         return self.rv
 
-    def emit(self, res, type_, obj):
-        self.log.append((self.rv, res, type_, obj))
+    def emit(self, res, type_, obj, old=None):
+        # `old`: the object before a MODIFIED, so that a selector watch can turn the
+        # change into ADDED or DELETED when the object enters or leaves the selection.
+        self.log.append((self.rv, res, type_, obj, old))
         self.log_rvs.append(self.rv)
         self.cond.notify_all()
 
@@ -264,6 +363,19 @@ class Store:
             obj.setdefault("status", {"phase": "Active"})
         elif res[2] == "sealedsecrets":
             obj.pop("status", None)
+        elif res[2] == "pods":
+            obj["status"] = {"phase": "Pending"}  # as the API server; a kubelet would set the rest
+        elif res[2] == "services":
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("type", "ClusterIP")
+            if spec.get("clusterIP") in (None, ""):
+                spec["clusterIP"] = f"10.96.{random.randint(0, 255)}.{random.randint(1, 254)}"
+            obj["status"] = {"loadBalancer": {}}
+        elif res[2] == "customresourcedefinitions":
+            obj["status"] = {"conditions": [{"type": "NamesAccepted", "status": "True"},
+                                            {"type": "Established", "status": "True"}],
+                             "acceptedNames": (obj.get("spec") or {}).get("names", {})}
+        validate(res, obj)
 
     def create(self, res, namespace, obj, notify=True):
         self.new_meta(res, namespace, obj)
@@ -300,6 +412,8 @@ class Store:
                 raise ApiError(409, "Conflict",
                                f'Operation cannot be fulfilled on {res[2]} "{name}": the object has been modified; please apply your changes to the latest version and try again',
                                {"name": name, "kind": res[2]})
+            if res[2] == "secrets" and old.get("immutable") and (new.get("data") != old.get("data") or not new.get("immutable")):
+                raise ApiError(422, "Invalid", f'Secret "{name}" is invalid: data: Forbidden: field is immutable when `immutable` is set')
             has_status = RESOURCES[res][2]
             if subresource == "status":
                 obj = copy.copy(old)
@@ -333,9 +447,11 @@ class Store:
                 obj["status"] = {k: v for k, v in obj["status"].items() if k in ("conditions", "observedGeneration")}
             if obj == old:
                 return old  # a no-op write does not bump the resourceVersion
+            if subresource != "status":
+                validate(res, obj)
             obj["metadata"]["resourceVersion"] = str(self.next_rv())
             table[(namespace, name)] = obj
-            self.emit(res, "MODIFIED", obj)
+            self.emit(res, "MODIFIED", obj, old)
             return obj
 
     def delete(self, res, namespace, name):
@@ -455,6 +571,7 @@ class Handler(BaseHTTPRequestHandler):
     request_log = None
     max_watch_seconds = None
     failures = {}  # "METHOD route" (as in the stats counters) -> HTTP status to answer
+    proxy_endpoints = "auto"  # --service-proxy-endpoints
     log_lock = threading.Lock()
 
     def log_message(self, fmt, *args):  # silence the default stderr log
@@ -493,6 +610,17 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.log_request_line(code, started)
 
+    def send_raw(self, code, headers, data, started):
+        self.send_response_only(code)  # the backend's Server and Date, if any, not ours too
+        if not any(name.lower() == "date" for name, _ in headers):
+            self.send_header("Date", self.date_time_string())
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.log_request_line(code, started)
+
     def do_GET(self):
         self.dispatch()
 
@@ -514,8 +642,14 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
         try:
             body = self.read_body()
+            proxied = SERVICE_PROXY.match(url.path)
+            if proxied:
+                self.store.count(f"{self.command} services/proxy")
+                answer = self.service_proxy(proxied, url.query, body)
+                self.send_raw(*answer, started)
+                return
             ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
-            if body and not (ctype == "application/json" or ctype.endswith("+json")):
+            if body and not (ctype == "application/json" or ctype.endswith("+json") or ctype == "application/apply-patch+yaml"):
                 raise ApiError(415, "UnsupportedMediaType", f"the fake apiserver only accepts JSON bodies, not {ctype!r}")
             code, out = self.route(url.path, query, body, started)
             if code is None:  # a watch: already answered
@@ -537,6 +671,149 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(code, out, started)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    # -- the service proxy
+    def service_proxy(self, match, query, body):
+        """/api/v1/namespaces/NS/services/[SCHEME:]NAME[:PORT]/proxy/REST, as the API server
+        serves it: the Service's port (a number is looked up among the Service's ports and
+        replaced by its name), then the Endpoints (or EndpointSlices) port of that name and
+        the first usable address, and the request forwarded there. Answers
+        (status, headers, body); the backend's answer goes back unchanged."""
+        namespace = urllib.parse.unquote(match.group("ns"))
+        service_id = urllib.parse.unquote(match.group("svc"))
+        rest = match.group("rest") or "/"
+        try:
+            target = self.resolve_service(namespace, service_id)
+        except ApiError as e:
+            return e.code, [("Content-Type", "application/json")], json.dumps(e.body).encode()
+        scheme, ip, port = target
+        headers = {}
+        for name, value in self.headers.items():
+            if name.lower() in HOP_BY_HOP or name.lower() in ("host", "authorization", "content-length"):
+                continue
+            headers[name] = value
+        # As the API server's proxy: the caller's address appended to X-Forwarded-For, and
+        # where the request came in.
+        client = self.client_address[0]
+        prior = self.headers.get_all("X-Forwarded-For") or []
+        headers["X-Forwarded-For"] = ", ".join(prior + [client])
+        prefix = f"/api/v1/namespaces/{match.group('ns')}/services/{match.group('svc')}/proxy"
+        headers["X-Forwarded-Uri"] = prefix + rest
+        headers["X-Forwarded-Host"] = self.headers.get("Host", "")
+        headers["X-Forwarded-Proto"] = "http"
+        if body or self.command in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = str(len(body))
+        host = f"[{ip}]" if ":" in ip else ip
+        path = rest + (f"?{query}" if query else "")
+        try:
+            if scheme == "https":  # the API server does not verify the backend's certificate
+                conn = http.client.HTTPSConnection(ip, port, timeout=PROXY_TIMEOUT_SECONDS,
+                                                   context=ssl._create_unverified_context())
+            else:
+                conn = http.client.HTTPConnection(ip, port, timeout=PROXY_TIMEOUT_SECONDS)
+            try:
+                conn.request(self.command, path, body=body if body or "Content-Length" in headers else None,
+                             headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                out_headers = [(k, v) for k, v in resp.getheaders()
+                               if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
+                return resp.status, out_headers, data
+            finally:
+                conn.close()
+        except (OSError, http.client.HTTPException) as e:
+            if isinstance(e, ConnectionRefusedError):
+                why = f"dial tcp {host}:{port}: connect: connection refused"
+            elif isinstance(e, (socket.timeout, TimeoutError)):
+                why = f"dial tcp {host}:{port}: i/o timeout"
+            elif isinstance(e, (http.client.HTTPException, ConnectionResetError)):
+                why = "EOF"
+            else:
+                why = f"dial tcp {host}:{port}: connect: {str(getattr(e, 'strerror', None) or e).lower()}"  # Go's errno text
+            # The API server wraps transport errors as "error trying to reach service: ...";
+            # not being Status errors, they are answered as 500 with no reason.
+            status = status_body(500, "", f"error trying to reach service: {why}")
+            status.pop("reason")
+            return 500, [("Content-Type", "application/json")], json.dumps(status).encode()
+
+    def resolve_service(self, namespace, service_id):
+        """-> (scheme, ip, port), or ApiError with the API server's answer."""
+        store = self.store
+        parts = service_id.split(":")
+        if len(parts) == 1:
+            scheme, name, port = "", parts[0], ""
+        elif len(parts) == 2:
+            scheme, (name, port) = "", parts
+        elif len(parts) == 3:
+            scheme, name, port = parts
+        else:
+            scheme, name, port = "bad", "", ""
+        if not name or scheme not in ("", "http", "https"):
+            raise ApiError(400, "BadRequest", f'invalid service request "{service_id}"')
+        # (The real API server only reads the Service when the port is a number; with a
+        # name it goes straight to the endpoints, and a missing Service reads
+        # 'endpoints "NAME" not found'.)
+        svc = store.get(("", "v1", "services"), namespace, name)
+        if port.isdigit():
+            named = [p for p in (svc.get("spec") or {}).get("ports") or [] if str(p.get("port")) == port]
+            if not named:
+                raise ApiError(503, "ServiceUnavailable", f'no service port {port} found for service "{name}"')
+            port = named[0].get("name") or ""
+        with store.cond:
+            endpoints = store.objects[("", "v1", "endpoints")].get((namespace, name))
+            slices = [o for (ns, _), o in sorted(store.objects[("discovery.k8s.io", "v1", "endpointslices")].items())
+                      if ns == namespace and ((o.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL) == name]
+        mode = self.proxy_endpoints
+        if mode == "endpoints" or (mode == "auto" and endpoints is not None):
+            # Up to Kubernetes 1.34: the Endpoints object, and only addresses whose
+            # targetRef names a Pod of the namespace that has that IP.
+            if endpoints is None:
+                raise ApiError(404, "NotFound", f'endpoints "{name}" not found', {"name": name, "kind": "endpoints"})
+            subsets = endpoints.get("subsets") or []
+            if not subsets:
+                raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+            for subset in subsets:
+                for p in subset.get("ports") or []:
+                    if (p.get("name") or "") != port:
+                        continue
+                    for addr in subset.get("addresses") or []:
+                        problem = self.invalid_address(namespace, addr)
+                        if problem:
+                            print(f"service proxy: address {addr} of {namespace}/{name} isn't valid ({problem})",
+                                  file=sys.stderr, flush=True)
+                            continue
+                        return scheme or "http", addr["ip"], int(p["port"])
+        else:
+            # Kubernetes 1.35 on: EndpointSlices labelled with the Service's name.
+            if not slices:
+                raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{name}"')
+            for es in slices:
+                if es.get("addressType") not in ("IPv4", "IPv6"):
+                    continue
+                for p in es.get("ports") or []:
+                    if (p.get("name") or "") != port or p.get("port") is None:
+                        continue
+                    for ep in es.get("endpoints") or []:
+                        if (ep.get("conditions") or {}).get("ready") is False or not ep.get("addresses"):
+                            continue
+                        return scheme or "http", ep["addresses"][0], int(p["port"])
+        raise ApiError(503, "ServiceUnavailable", f'no endpoints available for service "{service_id}"')
+
+    def invalid_address(self, namespace, addr):
+        """The API server's check (up to 1.34) that an endpoint address belongs to a Pod."""
+        ref = addr.get("targetRef")
+        if not ref:
+            return "Address has no target ref, skipping"
+        if ref.get("namespace") != namespace:
+            return "Address namespace doesn't match context namespace"
+        with self.store.cond:
+            pod = self.store.objects[("", "v1", "pods")].get((namespace, ref.get("name")))
+        if pod is None:
+            return f'pods "{ref.get("name")}" not found'
+        ips = [p.get("ip") for p in (pod.get("status") or {}).get("podIPs") or []]
+        if addr.get("ip") not in ips:
+            return f"pod ip(s) doesn't match endpoint ip, skipping: {ips} vs {addr.get('ip')}"
+        return None
 
     def unknown(self):
         raise UnknownPath(f"the server could not find the requested resource ({self.command} {self.path})")
@@ -628,6 +905,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "PATCH":
             ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
             patch = self.parse(body)
+            if ctype == "application/apply-patch+yaml":
+                return self.server_side_apply(res, namespace, name, sub, patch)
             if ctype not in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
                 raise ApiError(415, "UnsupportedMediaType", f"the fake apiserver does not support patch type {ctype!r}")
             old = store.get(res, namespace, name)
@@ -640,6 +919,33 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "DELETE":
             return 200, store.delete(res, namespace, name)
         self.unknown()
+
+    def server_side_apply(self, res, namespace, name, sub, applied):
+        """Server-side apply, simplified (JSON bodies only, no field managers): creates the
+        object, or replaces what the applied configuration sets at the top level of the
+        object and its labels and annotations, keeping the rest of the metadata."""
+        store = self.store
+        try:
+            old = store.get(res, namespace, name)
+        except ApiError:
+            if sub:
+                raise
+            obj = copy.deepcopy(applied)
+            obj.setdefault("metadata", {})["name"] = name
+            obj.pop("status", None)
+            return 201, store.create(res, namespace, obj)
+        new = copy.deepcopy(old)
+        for key, value in applied.items():
+            if key not in ("metadata", "apiVersion", "kind"):
+                new[key] = copy.deepcopy(value)
+        meta = dict(old["metadata"])
+        for key in ("labels", "annotations"):
+            meta.pop(key, None)
+            if key in (applied.get("metadata") or {}):
+                meta[key] = applied["metadata"][key]
+        meta.pop("resourceVersion", None)
+        new["metadata"] = meta
+        return 200, store.replace(res, namespace, name, new, sub)
 
     @staticmethod
     def route_name(res, namespace, name, sub, query):
@@ -717,9 +1023,20 @@ class Handler(BaseHTTPRequestHandler):
                         pos = len(store.log)
                         current_rv = store.rv
                     sent = 0
-                    for rv, r, type_, obj in batch:
+                    for rv, r, type_, obj, old in batch:
                         last_rv = rv
-                        if r != res or not flt(obj):
+                        if r != res:
+                            continue
+                        if type_ == "MODIFIED" and old is not None:
+                            # As the watch cache: entering the selection is ADDED, leaving it DELETED.
+                            now_in, was_in = flt(obj), flt(old)
+                            if now_in and not was_in:
+                                type_ = "ADDED"
+                            elif was_in and not now_in:
+                                type_ = "DELETED"
+                            elif not now_in:
+                                continue
+                        elif not flt(obj):
                             continue
                         send({"type": type_, "object": metadata_only(obj) if meta_only else obj})
                         sent += 1
@@ -914,6 +1231,11 @@ def main():
     p.add_argument("--fail", action="append", default=[], metavar="CODE:METHOD ROUTE",
                    help="answer this status for a route as named in the stats counters, e.g. "
                         "'403:GET secrets' (cluster-wide Secret list) or '404:GET sealedsecrets?watch'")
+    p.add_argument("--service-proxy-endpoints", choices=["auto", "endpoints", "endpointslices"], default="auto",
+                   help="where the service proxy finds a Service's addresses: 'endpoints' as kube-apiserver up to "
+                        "1.34 (the Endpoints object; each address needs a targetRef to a Pod with that IP), "
+                        "'endpointslices' as 1.35 on (EndpointSlices labelled kubernetes.io/service-name), "
+                        "'auto' (default) the Endpoints object when there is one, else the EndpointSlices")
     args = p.parse_args()
 
     store = Store()
@@ -923,6 +1245,7 @@ def main():
     print(f"preloaded in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
     Handler.store = store
     Handler.max_watch_seconds = args.max_watch_seconds
+    Handler.proxy_endpoints = args.service_proxy_endpoints
     for spec in args.fail:
         code, _, route = spec.partition(":")
         Handler.failures[route.strip()] = int(code)

@@ -253,7 +253,8 @@ pub fn failure(endpoint: Endpoint, answer: &Answer, target: &Target) -> anyhow::
             answer.code(),
             answer.detail_suffix(": ")
         ),
-        502..=504 => format!(
+        // 500 too when the API server could not dial the pod (plain text, not a Status).
+        502..=504 | 500 if answer.status.as_u16() != 500 || proxy_error(answer) => format!(
             "the controller is not reachable ({} from the API server{}); {check}",
             answer.code(),
             answer.detail_suffix(": ")
@@ -379,6 +380,13 @@ mod tests {
             ),
             "{e}"
         );
+
+        let dial =
+            "error trying to reach service: dial tcp 10.0.0.9:8080: connect: connection refused";
+        let e = failure(Endpoint::Verify, &answer(500, dial), &target()).to_string();
+        assert!(e.starts_with("the controller is not reachable (500"), "{e}");
+        let e = failure(Endpoint::Rotate, &answer(500, ""), &target()).to_string();
+        assert!(e.starts_with("the controller failed (500"), "{e}");
 
         let long = "x".repeat(1000);
         let e = failure(Endpoint::Rotate, &answer(413, &long), &target()).to_string();

@@ -20,6 +20,9 @@ pub struct ControllerSpec {
     pub additional: Vec<String>,
     /// `--key-size`; `None` keeps the controller's default (4096).
     pub key_size: Option<u32>,
+    /// `--listen-addr`: `127.0.0.1:0` unless a test needs the API server to reach the
+    /// controller (the bound port is logged, see [`crate::http::served_address`]).
+    pub listen_addr: String,
     /// Further flags, passed as given (e.g. `--skip-recreate`).
     pub extra: Vec<String>,
 }
@@ -32,8 +35,15 @@ impl ControllerSpec {
             home: home.to_owned(),
             additional: Vec::new(),
             key_size: Some(2048),
+            listen_addr: "127.0.0.1:0".to_owned(),
             extra: Vec::new(),
         }
+    }
+
+    /// Serve the HTTP API on `addr` (e.g. `0.0.0.0:0`) instead of `127.0.0.1:0`.
+    pub fn listen_on(mut self, addr: &str) -> Self {
+        self.listen_addr = addr.to_owned();
+        self
     }
 
     /// Also watch `namespace`.
@@ -71,16 +81,13 @@ impl ControllerSpec {
             args.push("--key-size".to_owned());
             args.push(bits.to_string());
         }
-        // No HTTP server is expected to matter here; never bind fixed ports.
-        args.extend(
-            [
-                "--listen-addr",
-                "127.0.0.1:0",
-                "--listen-metrics-addr",
-                "127.0.0.1:0",
-            ]
-            .map(str::to_owned),
-        );
+        // Never fixed ports: the controller logs the ports it bound.
+        args.extend([
+            "--listen-addr".to_owned(),
+            self.listen_addr.clone(),
+            "--listen-metrics-addr".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ]);
         args.extend(self.extra.iter().cloned());
         args
     }

@@ -18,7 +18,11 @@
 //! - [`sealing`]: sealing values in-process with `sealed_common`;
 //! - [`kubeseal`]: running our `kubeseal` binary;
 //! - [`vectors`]: the upstream compatibility vectors under `testdata/`;
-//! - [`gc`]: probing whether the cluster runs a garbage collector.
+//! - [`gc`]: probing whether the cluster runs a garbage collector;
+//! - [`http`]: the controller's HTTP servers reached directly (client, bound addresses,
+//!   metrics text);
+//! - [`service_proxy`]: exposing a local controller through the API server's service
+//!   proxy (Service, Endpoints, EndpointSlice) and probing it.
 
 pub mod binaries;
 pub mod checks;
@@ -27,10 +31,12 @@ pub mod controller;
 pub mod crd;
 pub mod gc;
 pub mod harness;
+pub mod http;
 pub mod kubeseal;
 pub mod names;
 pub mod objects;
 pub mod sealing;
+pub mod service_proxy;
 pub mod vectors;
 pub mod wait;
 

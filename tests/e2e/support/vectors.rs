@@ -117,6 +117,13 @@ pub fn cert_pem(letter: &str) -> Result<Vec<u8>> {
     read(&cert_path(letter))
 }
 
+/// `keys/<letter>.tls.key`, the private key (PKCS#1 PEM).
+pub fn private_key(letter: &str) -> Result<sealed_common::RsaPrivateKey> {
+    let path = root().join(format!("keys/{letter}.tls.key"));
+    sealed_common::keys::parse_private_key_pem(&read(&path)?)
+        .with_context(|| format!("parsing {}", path.display()))
+}
+
 /// `keys/<letter>.fingerprint`, trimmed.
 pub fn fingerprint(letter: &str) -> Result<String> {
     let bytes = read(&root().join(format!("keys/{letter}.fingerprint")))?;
