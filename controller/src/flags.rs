@@ -16,10 +16,17 @@ Examples:
   # Only the home namespace and two more, JSON logs
   sealed-secrets-controller --all-namespaces=false --additional-namespaces team-a,team-b --log-format json
 
-  # Renew keys weekly; force a new key now if the newest is older than the cutoff
-  sealed-secrets-controller --key-renew-period 168h --key-cutoff-time 'Mon, 02 Jan 2026 15:04:05 +0000'
+  # Renew keys weekly; at start, make a new key if the newest is older than the cutoff
+  # (RFC 1123 with a numeric zone, as `date -R` prints it)
+  sealed-secrets-controller --key-renew-period 168h --key-cutoff-time \"$(date -R)\"
 
-Send SIGUSR1 to generate a new key at once; SIGTERM stops gracefully.";
+  # A new key now, in the cluster: the Deployment restarts with a cutoff of now
+  # (every flag is also an environment variable, SEALED_SECRETS_<FLAG>)
+  kubectl -n kube-system set env deployment/sealed-secrets-controller \\
+    SEALED_SECRETS_KEY_CUTOFF_TIME=\"$(date -R)\"
+
+Send SIGUSR1 to generate a new key at once; SIGTERM stops gracefully.
+Key renewal, backups and rotation: docs/key-rotation.md.";
 
 /// Sealed Secrets controller: holds the sealing key pairs and turns SealedSecrets into
 /// Secrets.
