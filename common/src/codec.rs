@@ -63,6 +63,90 @@ fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
+/// Why a stream did not hold the expected kind of object.
+#[derive(Debug, thiserror::Error)]
+pub enum KindError {
+    /// Not YAML or JSON at all.
+    #[error("cannot read the input: {0}")]
+    Unreadable(DecodeError),
+    /// The right kind, but a field does not fit the type.
+    #[error("cannot read the input: {0}")]
+    Invalid(DecodeError),
+    #[error("input document {index}: kind is {found:?}, expected {expected:?}")]
+    WrongKind {
+        index: usize,
+        found: String,
+        expected: String,
+    },
+    #[error("input document {index}: missing kind, expected \"kind: {expected}\"")]
+    MissingKind { index: usize, expected: String },
+    #[error("input document {index}: apiVersion is {found:?}, expected {expected:?}")]
+    WrongApiVersion {
+        index: usize,
+        found: String,
+        expected: String,
+    },
+    #[error("input document {index}: missing apiVersion, expected {expected:?}")]
+    MissingApiVersion { index: usize, expected: String },
+}
+
+#[derive(serde::Deserialize)]
+struct TypeProbe {
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// Decodes every document as `T` after checking that each declares `kind` and, when
+/// given (or always, with `require_api_version`), `apiVersion`. The documents are
+/// decoded straight into `T`, never through a generic value, so YAML scalars keep the
+/// meaning the typed fields give them. Errors name the document by position.
+pub fn decode_kind<T: DeserializeOwned>(
+    bytes: &[u8],
+    kind: &str,
+    api_version: &str,
+    require_api_version: bool,
+) -> Result<Vec<T>, KindError> {
+    let probes: Vec<TypeProbe> = decode_stream(bytes).map_err(KindError::Unreadable)?;
+    for (i, probe) in probes.iter().enumerate() {
+        let index = i + 1;
+        match probe.kind.as_deref() {
+            Some(k) if k == kind => {}
+            Some(other) => {
+                return Err(KindError::WrongKind {
+                    index,
+                    found: other.to_owned(),
+                    expected: kind.to_owned(),
+                });
+            }
+            None => {
+                return Err(KindError::MissingKind {
+                    index,
+                    expected: kind.to_owned(),
+                });
+            }
+        }
+        match probe.api_version.as_deref() {
+            Some(v) if v != api_version => {
+                return Err(KindError::WrongApiVersion {
+                    index,
+                    found: v.to_owned(),
+                    expected: api_version.to_owned(),
+                });
+            }
+            None if require_api_version => {
+                return Err(KindError::MissingApiVersion {
+                    index,
+                    expected: api_version.to_owned(),
+                });
+            }
+            _ => {}
+        }
+    }
+    decode_stream(bytes).map_err(KindError::Invalid)
+}
+
 /// Decodes every document of a YAML or JSON stream into `T`. Empty YAML documents
 /// are skipped, as upstream skips them.
 pub fn decode_stream<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, DecodeError> {

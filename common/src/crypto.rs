@@ -115,6 +115,35 @@ where
     hybrid_decrypt(keys, &raw, label)
 }
 
+/// Opens the values of one object in turn. Its values are usually sealed with one
+/// key, so the key that opened the previous value is tried first.
+pub struct LastHitFirst<'k> {
+    keys: &'k [&'k RsaPrivateKey],
+    order: Vec<usize>,
+}
+
+impl<'k> LastHitFirst<'k> {
+    pub fn new(keys: &'k [&'k RsaPrivateKey]) -> LastHitFirst<'k> {
+        LastHitFirst {
+            keys,
+            order: (0..keys.len()).collect(),
+        }
+    }
+
+    /// Opens one base64 value; returns the plaintext and the key's position in `keys`.
+    pub fn open(
+        &mut self,
+        value: &str,
+        label: &[u8],
+    ) -> Result<(Zeroizing<Vec<u8>>, usize), DecryptError> {
+        let keys = self.keys;
+        let (plain, position) = open_value(self.order.iter().map(|i| keys[*i]), value, label)?;
+        let index = self.order.remove(position);
+        self.order.insert(0, index);
+        Ok((plain, index))
+    }
+}
+
 /// Seals and base64-encodes one value, as it appears in `encryptedData` and `--raw` output.
 pub fn seal_value(
     key: &RsaPublicKey,

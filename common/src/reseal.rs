@@ -8,7 +8,7 @@
 //! `spec.template.metadata` (upstream CVE-2026-22728 widened strict secrets that way).
 
 use crate::backend::{BackendError, RsaPrivateKey};
-use crate::crypto::{open_value, seal_value};
+use crate::crypto::{LastHitFirst, open_value, seal_value};
 use crate::seal::LAST_APPLIED_ANNOTATIONS;
 use crate::sealed_secret::SealedSecret;
 use crate::unseal::{ItemErrors, UnsealError};
@@ -59,20 +59,14 @@ fn open_values(
     }
     let mut errors = ItemErrors::default();
     let mut opened = Vec::with_capacity(sealed.spec.encrypted_data.len());
-    // The items of one object are usually sealed with one key: try the last hit first.
-    let mut order: Vec<usize> = (0..keys.len()).collect();
+    let mut opener = LastHitFirst::new(keys);
     for (item, value) in &sealed.spec.encrypted_data {
-        match open_value(order.iter().map(|i| keys[*i]), value, &label) {
-            Ok((plain, position)) => {
-                let key_index = order[position];
-                order.remove(position);
-                order.insert(0, key_index);
-                opened.push(OpenedValue {
-                    item: Some(item.clone()),
-                    plain,
-                    key_index,
-                });
-            }
+        match opener.open(value, &label) {
+            Ok((plain, key_index)) => opened.push(OpenedValue {
+                item: Some(item.clone()),
+                plain,
+                key_index,
+            }),
             Err(e) => errors.0.push((item.clone(), e.to_string())),
         }
     }

@@ -2,7 +2,7 @@
 //! build it.
 
 use crate::backend::RsaPrivateKey;
-use crate::crypto::{DecryptError, decode_base64, hybrid_decrypt};
+use crate::crypto::{DecryptError, LastHitFirst, open_value};
 use crate::scope::SKIP_SET_OWNER_REFERENCES_ANNOTATION;
 use crate::seal::normalize_metadata;
 use crate::sealed_secret::{API_VERSION, KIND, SealedSecret};
@@ -151,13 +151,6 @@ pub fn unseal(
     Ok(Unsealed { secret, key_index })
 }
 
-/// Tries `preferred` first, then the rest in order; yields positions in `keys`.
-fn key_order(keys: &[&RsaPrivateKey], preferred: Option<usize>) -> Vec<usize> {
-    let mut order: Vec<usize> = preferred.into_iter().collect();
-    order.extend((0..keys.len()).filter(|i| Some(*i) != preferred));
-    order
-}
-
 fn open_items(
     sealed: &SealedSecret,
     keys: &[&RsaPrivateKey],
@@ -168,13 +161,9 @@ fn open_items(
     let mut errors = ItemErrors::default();
     let mut data: BTreeMap<String, ByteString> = BTreeMap::new();
     let mut key_index = None;
+    let mut opener = LastHitFirst::new(keys);
     for (item, value) in &sealed.spec.encrypted_data {
-        let opened = decode_base64(value).and_then(|raw| {
-            let order = key_order(keys, key_index);
-            hybrid_decrypt(order.iter().map(|i| keys[*i]), &raw, label)
-                .map(|(p, pos)| (p, order[pos]))
-        });
-        match opened {
+        match opener.open(value, label) {
             Ok((plain, index)) => {
                 key_index.get_or_insert(index);
                 data.insert(item.clone(), ByteString(plain.to_vec()));
@@ -224,9 +213,8 @@ fn open_legacy(
     keys: &[&RsaPrivateKey],
     label: &[u8],
 ) -> Result<(Secret, Option<usize>), UnsealError> {
-    let raw = decode_base64(blob).map_err(UnsealError::Legacy)?;
     let (plain, index) =
-        hybrid_decrypt(keys.iter().copied(), &raw, label).map_err(UnsealError::Legacy)?;
+        open_value(keys.iter().copied(), blob, label).map_err(UnsealError::Legacy)?;
     // serde_json may quote the offending value; report only where it went wrong.
     let document: SecretDocument = serde_json::from_slice(&plain).map_err(|e| {
         UnsealError::LegacyFormat(format!(

@@ -269,10 +269,10 @@ impl Collector for Observed {
         }
 
         // SealedSecrets per key (the last key that opened each, even if it fails now):
-        // from status.keyFingerprint, else from what this process saw. Keys that open nothing are listed with 0: candidates for retirement.
-        let mut per_key: BTreeMap<&str, i64> =
-            keys.iter().map(|k| (k.fingerprint.as_str(), 0)).collect();
-        let mut remembered: Vec<String> = Vec::new();
+        // from status.keyFingerprint, else from what this process saw. Keys that open
+        // nothing are listed with 0: candidates for retirement.
+        let mut per_key: BTreeMap<String, i64> =
+            keys.iter().map(|k| (k.fingerprint.clone(), 0)).collect();
         for sealed in &objects {
             let fingerprint = sealed
                 .status
@@ -280,11 +280,8 @@ impl Collector for Observed {
                 .and_then(|s| s.key_fingerprint.clone())
                 .or_else(|| self.usage.get(&ObjectRef::from_obj(sealed.as_ref())));
             if let Some(fingerprint) = fingerprint {
-                remembered.push(fingerprint);
+                *per_key.entry(fingerprint).or_insert(0) += 1;
             }
-        }
-        for fingerprint in &remembered {
-            *per_key.entry(fingerprint.as_str()).or_insert(0) += 1;
         }
         let mut family = encoder.encode_descriptor(
             "sealed_secrets_by_key",
@@ -294,7 +291,7 @@ impl Collector for Observed {
         )?;
         for (fingerprint, count) in per_key {
             family
-                .encode_family(&[("fingerprint", fingerprint)])?
+                .encode_family(&[("fingerprint", fingerprint.as_str())])?
                 .encode_gauge(&count)?;
         }
         Ok(())

@@ -151,6 +151,15 @@ async fn verify_answers_200_for_what_opens_and_409_with_the_reason() {
         send(&both, post("/v1/verify", json(&sealed))).await.status,
         StatusCode::OK
     );
+    // YAML scalars that look like booleans or numbers stay strings in string fields,
+    // as the API server and upstream read them.
+    let with_scalars = upstream.replace(
+        "spec:\n",
+        "  labels:\n    enabled: true\n    version: 1.10\nspec:\n",
+    );
+    assert!(with_scalars.contains("enabled: true"), "{with_scalars}");
+    let answer = send(&both, post("/v1/verify", with_scalars)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
 
     let only_a = app(&["A"]);
     let answer = send(&only_a, post("/v1/verify", json(&sealed))).await;

@@ -13,9 +13,8 @@ use crate::flags::Flags;
 use crate::io::read_cert_source;
 use crate::online::{Controller, OFFLINE_SEAL};
 use anyhow::{Context, Result, bail};
-use sealed_common::codec::{DecodeError, Format, decode_stream, one_line};
+use sealed_common::codec::{Format, one_line};
 use sealed_common::keys::Certificate;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::time::{Duration, SystemTime};
 
@@ -112,14 +111,6 @@ pub fn report_failures(mut failures: Vec<String>) -> Result<()> {
     bail!(last)
 }
 
-#[derive(Deserialize)]
-struct TypeProbe {
-    #[serde(default, rename = "apiVersion")]
-    api_version: Option<String>,
-    #[serde(default)]
-    kind: Option<String>,
-}
-
 /// Decodes every document of the input as `T` after checking that each one declares
 /// `kind` (and `apiVersion`, when given). Errors name the document by position.
 pub fn decode_kind<T: DeserializeOwned>(
@@ -127,30 +118,12 @@ pub fn decode_kind<T: DeserializeOwned>(
     kind: &str,
     api_version: &str,
 ) -> Result<Vec<T>> {
-    let described = |e: DecodeError| anyhow::anyhow!("cannot read the input: {e}");
-    let probes: Vec<TypeProbe> = decode_stream(bytes).map_err(described)?;
-    for (i, probe) in probes.iter().enumerate() {
-        match probe.kind.as_deref() {
-            Some(k) if k == kind => {}
-            Some(other) => bail!(
-                "input document {}: kind is {other:?}, expected {kind:?}",
-                i + 1
-            ),
-            None => bail!(
-                "input document {}: missing kind, expected \"kind: {kind}\"",
-                i + 1
-            ),
-        }
-        if let Some(v) = probe.api_version.as_deref()
-            && v != api_version
-        {
-            bail!(
-                "input document {}: apiVersion is {v:?}, expected {api_version:?}",
-                i + 1
-            );
-        }
-    }
-    decode_stream(bytes).map_err(described)
+    Ok(sealed_common::codec::decode_kind(
+        bytes,
+        kind,
+        api_version,
+        false,
+    )?)
 }
 
 /// Where an error happened, for the end of a one-line message.

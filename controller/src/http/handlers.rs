@@ -6,7 +6,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use sealed_common::codec::{Format, SEALED_SECRET, decode_stream, to_text};
+use sealed_common::codec::{Format, KindError, SEALED_SECRET, decode_kind, to_text};
 use sealed_common::reseal::{ResealError, check_opens, reseal};
 use sealed_common::sealed_secret::{API_VERSION, KIND};
 use sealed_common::{RsaPrivateKey, SealedSecret};
@@ -190,24 +190,18 @@ async fn read_body(state: &ApiState, request: Request) -> Result<Vec<u8>, Respon
 
 /// Exactly one `bitnami.com/v1alpha1` SealedSecret, JSON or YAML.
 fn decode_one(body: &[u8]) -> Result<SealedSecret, String> {
-    let mut documents: Vec<serde_json::Value> =
-        decode_stream(body).map_err(|e| format!("cannot read the SealedSecret: {e}"))?;
-    if documents.len() != 1 {
-        return Err(format!(
-            "expected one SealedSecret, got {} documents; send them one per request",
-            documents.len()
-        ));
+    let mut documents: Vec<SealedSecret> =
+        decode_kind(body, KIND, API_VERSION, true).map_err(|e| match e {
+            KindError::Unreadable(e) => format!("cannot read the SealedSecret: {e}"),
+            KindError::Invalid(e) => format!("invalid SealedSecret: {e}"),
+            other => format!("expected apiVersion {API_VERSION:?} and kind {KIND:?}: {other}"),
+        })?;
+    match documents.len() {
+        1 => Ok(documents.remove(0)),
+        n => Err(format!(
+            "expected one SealedSecret, got {n} documents; send them one per request"
+        )),
     }
-    let document = documents.remove(0);
-    let field = |name: &str| document.get(name).and_then(|v| v.as_str()).unwrap_or("");
-    if field("kind") != KIND || field("apiVersion") != API_VERSION {
-        return Err(format!(
-            "expected apiVersion {API_VERSION:?} and kind {KIND:?}, got {:?} and {:?}",
-            field("apiVersion"),
-            field("kind")
-        ));
-    }
-    serde_json::from_value(document).map_err(|e| format!("invalid SealedSecret: {e}"))
 }
 
 /// Runs RSA work on the blocking pool, at most one job per core (shared with the
