@@ -110,6 +110,7 @@ RESOURCES = {
     ("", "v1", "serviceaccounts"): ("ServiceAccount", True, False),
     ("discovery.k8s.io", "v1", "endpointslices"): ("EndpointSlice", True, False),
     ("apps", "v1", "deployments"): ("Deployment", True, True),
+    ("coordination.k8s.io", "v1", "leases"): ("Lease", True, False),
     ("apiextensions.k8s.io", "v1", "customresourcedefinitions"): ("CustomResourceDefinition", False, True),
 }
 SHORT_NAMES = {"namespaces": ["ns"], "events": ["ev"], "configmaps": ["cm"], "services": ["svc"],

@@ -173,6 +173,10 @@ pub struct Flags {
     #[arg(long, env = "SEALED_SECRETS_KEY_ORDER_PRIORITY", default_value = "CertNotBefore", value_parser = ["CertNotBefore", "SecretCreationTimestamp"], value_name = "ORDER", help_heading = "Keys")]
     pub key_order_priority: String,
 
+    /// Hold a new key back from sealing for this long: it decrypts at once, but /v1/cert.pem and /v1/rotate keep using the previous key until then, so backups can catch up. 0 = seal with a new key at once (upstream).
+    #[arg(long, env = "SEALED_SECRETS_KEY_ACTIVATION_DELAY", default_value = "0s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Keys")]
+    pub key_activation_delay: Duration,
+
     /// Comma-separated list of additional annotations to be put on renewed sealing keys.
     #[arg(
         long,
@@ -257,6 +261,32 @@ pub struct Flags {
     /// When true, the sealed_secrets_controller_condition_info metric is not exposed, so the metrics endpoint does not list SealedSecret namespaces and names.
     #[arg(long, env = "SEALED_SECRETS_METRICS_OMIT_SECRET_LABELS", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, value_name = "BOOL", help_heading = "HTTP")]
     pub metrics_omit_secret_labels: bool,
+
+    /// Elect a leader among replicas with a coordination.k8s.io/v1 Lease in the controller's namespace: only the leader generates keys and writes Secrets and status; every replica serves the HTTP API.
+    #[arg(long, env = "SEALED_SECRETS_LEADER_ELECT", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_bool, value_name = "BOOL", help_heading = "High availability")]
+    pub leader_elect: bool,
+
+    /// Name of the Lease used for leader election.
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_LEADER_ELECT_LEASE_NAME",
+        default_value = "sealed-secrets-controller",
+        value_name = "NAME",
+        help_heading = "High availability"
+    )]
+    pub leader_elect_lease_name: String,
+
+    /// How long a leader's Lease lasts without renewal; a replica takes over this long after the leader stops renewing.
+    #[arg(long, env = "SEALED_SECRETS_LEADER_ELECT_LEASE_DURATION", default_value = "15s", value_parser = parse_duration, value_name = "DURATION", help_heading = "High availability")]
+    pub leader_elect_lease_duration: Duration,
+
+    /// The leader stops writing when it has not renewed its Lease for this long (less than the lease duration).
+    #[arg(long, env = "SEALED_SECRETS_LEADER_ELECT_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "High availability")]
+    pub leader_elect_renew_deadline: Duration,
+
+    /// How often replicas try to acquire, and the leader renews, the Lease.
+    #[arg(long, env = "SEALED_SECRETS_LEADER_ELECT_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration, value_name = "DURATION", help_heading = "High availability")]
+    pub leader_elect_retry_period: Duration,
 
     /// Log level (INFO|ERROR; also DEBUG, WARN).
     #[arg(

@@ -3,6 +3,7 @@
 pub mod flags;
 pub mod http;
 pub mod keys;
+pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod reconcile;

@@ -215,6 +215,14 @@ fn condition_value(status: &str) -> i64 {
     }
 }
 
+/// Seconds since the Unix epoch (negative before it).
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    }
+}
+
 impl Observed {
     fn objects(&self) -> Vec<Arc<SealedSecret>> {
         let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
@@ -247,7 +255,8 @@ impl Collector for Observed {
             }
         }
 
-        let keys = self.keys.keys();
+        let inventory = self.keys.inventory();
+        let keys: Vec<_> = inventory.iter().map(|s| Arc::clone(&s.key)).collect();
         let count = ConstGauge::new(i64::try_from(keys.len()).unwrap_or(i64::MAX));
         count.encode(encoder.encode_descriptor(
             "keys",
@@ -293,6 +302,35 @@ impl Collector for Observed {
             family
                 .encode_family(&[("fingerprint", fingerprint.as_str())])?
                 .encode_gauge(&count)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "key_expiry_timestamp_seconds",
+            "When each key's certificate expires, as a Unix time (keys without a certificate are left out).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for key in &keys {
+            if let Some(certificate) = &key.certificate {
+                family
+                    .encode_family(&[("fingerprint", key.fingerprint.as_str())])?
+                    .encode_gauge(&unix_seconds(certificate.not_after()))?;
+            }
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "key_info",
+            "1 for each key held; active is \"true\" for the key new SealedSecrets are sealed with.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for status in &inventory {
+            let labels = [
+                ("fingerprint", status.key.fingerprint.as_str()),
+                ("secret", status.key.secret_name.as_str()),
+                ("active", if status.active { "true" } else { "false" }),
+            ];
+            family.encode_family(&labels)?.encode_gauge(&1_i64)?;
         }
         Ok(())
     }

@@ -5,12 +5,14 @@ use crate::flags::{Flags, parse_key_values};
 use crate::http::limit::{ClientLimiter, parse_trusted_proxies};
 use crate::http::{ApiState, Timeouts, listen_address, metrics_router, router, spawn_server};
 use crate::keys::{
-    KeyGenerator, KeyOrder, KeyRegistry, parse_cutoff_time, run_key_watch, run_renewal,
+    KeyGenerator, KeyOrder, KeyRegistry, parse_cutoff_time, renew_as_leader, run_key_watch,
 };
+use crate::leader::{ElectionConfig, Leadership, default_identity, release, run_election};
 use crate::metrics::Metrics;
 use crate::reconcile::{Context, error_policy, reconcile};
 use anyhow::{Context as _, Result, anyhow};
 use futures::{Stream, StreamExt, stream};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::PartialObjectMeta;
@@ -118,7 +120,10 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
     let namespaces = watched_namespaces(&flags, &home);
     tracing::info!(home = %home, namespaces = ?namespaces.as_deref().unwrap_or(&["<all>".to_owned()]), "Starting sealed-secrets controller");
 
-    let registry = KeyRegistry::new(KeyOrder::from_flag(&flags.key_order_priority));
+    let registry = KeyRegistry::with_activation_delay(
+        KeyOrder::from_flag(&flags.key_order_priority),
+        flags.key_activation_delay,
+    );
     tokio::spawn(run_key_watch(
         client.clone(),
         home.clone(),
@@ -126,7 +131,7 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         Arc::clone(&registry),
     ));
 
-    let (manual_tx, manual_rx) = mpsc::channel(1);
+    let (manual_tx, mut manual_rx) = mpsc::channel(1);
     spawn_key_signal(manual_tx);
     let generator = KeyGenerator {
         client: client.clone(),
@@ -137,17 +142,11 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         common_name: flags.my_cn.clone(),
         labels,
         annotations,
+        leader: Leadership::sole(),
     };
     if flags.renew_period().is_zero() {
         tracing::info!("Key renewal disabled");
     }
-    tokio::spawn(run_renewal(
-        generator,
-        Arc::clone(&registry),
-        flags.renew_period(),
-        cutoff,
-        manual_rx,
-    ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -155,6 +154,26 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
+
+    let election = election_config(&flags)?;
+    let leadership = match &election {
+        Some(config) => {
+            let leadership = Leadership::candidate();
+            tokio::spawn(run_election(
+                Api::namespaced(client.clone(), &home),
+                config.clone(),
+                Arc::clone(&leadership),
+                stop_rx.clone(),
+            ));
+            tracing::info!(identity = %config.identity, lease = %format!("{home}/{}", config.lease_name), "leader election on; waiting to lead before writing");
+            leadership
+        }
+        None => Leadership::sole(),
+    };
+    let generator = KeyGenerator {
+        leader: Arc::clone(&leadership),
+        ..generator
+    };
 
     let mut ctx = Context::new(
         client.clone(),
@@ -176,43 +195,146 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         Arc::clone(&ctx.usage),
         flags.metrics_omit_secret_labels,
     ));
+    ctx.leader = Arc::clone(&leadership);
     let ctx = Arc::new(ctx);
 
     // The HTTP API starts before the keys are loaded: /healthz says not ready until then.
+    // Every replica serves it, leader or not.
     start_http(&flags, trusted_proxies, &ctx, stop_rx.clone()).await?;
-
-    tokio::select! {
-        () = wait_for_first_key(&registry) => {}
-        () = stopped(stop_rx.clone()) => return Ok(()),
-    }
 
     let scopes: Vec<Option<String>> = match namespaces {
         None => vec![None],
         Some(list) => list.into_iter().map(Some).collect(),
     };
-    let loops = scopes.into_iter().map(|namespace| {
-        run_loop(LoopSpec {
-            client: client.clone(),
-            namespace,
-            label_selector: flags.label_selector.clone(),
-            recreate: !flags.skip_recreate,
-            ctx: Arc::clone(&ctx),
+    let renewal = Renewal {
+        generator,
+        period: flags.renew_period(),
+        cutoff,
+    };
+    loop {
+        tokio::select! {
+            () = leadership.until_leading() => {}
+            () = stopped(stop_rx.clone()) => break,
+        }
+        lead(Term {
+            flags: &flags,
+            scopes: &scopes,
+            ctx: &ctx,
+            renewal: &renewal,
+            manual: &mut manual_rx,
             stop: stop_rx.clone(),
         })
-    });
-    let all = futures::future::join_all(loops);
-    tokio::pin!(all);
-    tokio::select! {
-        _ = &mut all => {}
-        () = stopped(stop_rx) => {
-            // A loop whose first list never succeeded (CRD missing, RBAC) does not stop
-            // on its own; do not make the pod wait out its grace period.
-            if tokio::time::timeout(std::time::Duration::from_secs(10), all).await.is_err() {
-                tracing::warn!("reconcile loops did not stop within 10 s; exiting");
-            }
+        .await;
+        if *stop_rx.borrow() {
+            break;
+        }
+        tracing::warn!(
+            "no longer the leader: key renewal and reconcile loops stopped; serving the HTTP API and waiting to lead again"
+        );
+    }
+    if let Some(config) = election {
+        let api: Api<Lease> = Api::namespaced(client.clone(), &home);
+        if let Err(error) = release(&api, &config).await {
+            tracing::warn!(error = %crate::reconcile::api_message(&error), "cannot release the leader Lease; another replica takes over when it expires");
         }
     }
     Ok(())
+}
+
+/// `--leader-elect` settings, checked; `None` when election is off.
+pub fn election_config(flags: &Flags) -> Result<Option<ElectionConfig>> {
+    if !flags.leader_elect {
+        return Ok(None);
+    }
+    let config = ElectionConfig {
+        lease_name: flags.leader_elect_lease_name.clone(),
+        identity: default_identity(),
+        lease_duration: flags.leader_elect_lease_duration,
+        renew_deadline: flags.leader_elect_renew_deadline,
+        retry_period: flags.leader_elect_retry_period,
+    };
+    config.check().map_err(|e| anyhow!(e))?;
+    Ok(Some(config))
+}
+
+/// What the renewal job needs, kept across leadership terms.
+struct Renewal {
+    generator: KeyGenerator,
+    period: std::time::Duration,
+    cutoff: Option<std::time::SystemTime>,
+}
+
+/// One leadership term's inputs.
+struct Term<'a> {
+    flags: &'a Flags,
+    scopes: &'a [Option<String>],
+    ctx: &'a Arc<Context>,
+    renewal: &'a Renewal,
+    manual: &'a mut mpsc::Receiver<()>,
+    stop: watch::Receiver<bool>,
+}
+
+/// While this replica leads: renew keys and run the reconcile loops. Returns when the
+/// process stops or the lead is lost (the loops get up to 10 s to finish).
+async fn lead(term: Term<'_>) {
+    let Term {
+        flags,
+        scopes,
+        ctx,
+        renewal,
+        manual,
+        stop,
+    } = term;
+    let registry = &ctx.registry;
+    let (term_tx, term_rx) = watch::channel(false);
+    let end = async {
+        tokio::select! {
+            () = stopped(stop) => {}
+            () = ctx.leader.until_not_leading() => {}
+        }
+        let _ = term_tx.send(true);
+    };
+    let renew = async {
+        tokio::select! {
+            () = renew_as_leader(
+                renewal.generator.clone(),
+                Arc::clone(registry),
+                renewal.period,
+                renewal.cutoff,
+                manual,
+            ) => {}
+            () = stopped(term_rx.clone()) => {}
+        }
+    };
+    let reconcile = async {
+        tokio::select! {
+            () = wait_for_first_key(registry) => {}
+            () = stopped(term_rx.clone()) => return,
+        }
+        let loops = scopes.iter().cloned().map(|namespace| {
+            run_loop(LoopSpec {
+                client: ctx.client.clone(),
+                namespace,
+                label_selector: flags.label_selector.clone(),
+                recreate: !flags.skip_recreate,
+                ctx: Arc::clone(ctx),
+                stop: term_rx.clone(),
+            })
+        });
+        let all = futures::future::join_all(loops);
+        tokio::pin!(all);
+        tokio::select! {
+            _ = &mut all => {}
+            () = stopped(term_rx.clone()) => {
+                // A loop whose first list never succeeded (CRD missing, RBAC) does not
+                // stop on its own; do not make the pod wait out its grace period.
+                if tokio::time::timeout(std::time::Duration::from_secs(10), all).await.is_err() {
+                    tracing::warn!("reconcile loops did not stop within 10 s; going on");
+                }
+            }
+        }
+    };
+    tokio::join!(end, renew, reconcile);
 }
 
 /// Serves the HTTP API and the metrics until `stop`.

@@ -395,6 +395,7 @@ async fn metrics_use_upstreams_names_and_add_the_key_inventory() {
     )
     .await;
     send(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    send(&app, Request::get("/v1/keys").body(Body::empty()).unwrap()).await;
     metrics.unseal_request();
 
     let scrape = send(
@@ -420,6 +421,21 @@ async fn metrics_use_upstreams_names_and_add_the_key_inventory() {
             support::fingerprint("B")
         ),
         "# TYPE sealed_secrets_controller_newest_key_age_seconds gauge".to_owned(),
+        "sealed_secrets_controller_http_requests_total{path=\"/v1/keys\",code=\"200\",method=\"get\"} 1".to_owned(),
+        format!(
+            "sealed_secrets_controller_key_expiry_timestamp_seconds{{fingerprint=\"{}\"}} {}",
+            support::fingerprint("A"),
+            "2036-11-19T04:44:36Z".parse::<jiff::Timestamp>().unwrap().as_second()
+        ),
+        "# TYPE sealed_secrets_controller_key_info gauge".to_owned(),
+        format!(
+            "sealed_secrets_controller_key_info{{fingerprint=\"{}\",secret=\"sealed-secrets-keyaxxxx\",active=\"true\"}} 1",
+            support::fingerprint("A")
+        ),
+        format!(
+            "sealed_secrets_controller_key_info{{fingerprint=\"{}\",secret=\"sealed-secrets-keybxxxx\",active=\"false\"}} 1",
+            support::fingerprint("B")
+        ),
     ] {
         assert!(text.contains(&expected), "missing {expected:?} in\n{text}");
     }
@@ -510,4 +526,164 @@ async fn condition_info_and_keys_in_use_come_from_the_watched_objects() {
     let private = Metrics::new(registry, usage, true);
     private.watch_store(reader);
     assert!(!private.encode().unwrap().contains("condition_info"));
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+async fn key_list(app: &Router) -> Vec<serde_json::Value> {
+    let answer = send(app, get("/v1/keys")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.headers["content-type"], "application/json");
+    let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    body["keys"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn keys_lists_public_data_newest_first_with_one_active() {
+    let app = app_ready();
+    let answer = send(&app, get("/v1/keys")).await;
+    for private in ["PRIVATE", "tls.key"] {
+        assert!(!answer.body.contains(private), "{}", answer.body);
+    }
+    let keys = key_list(&app).await;
+    assert_eq!(keys.len(), 2);
+    let fields = [
+        "active",
+        "certificate",
+        "created",
+        "expires",
+        "fingerprint",
+        "heldBackUntil",
+        "secretName",
+    ];
+    for key in &keys {
+        let mut names: Vec<&str> = key
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, fields);
+        assert!(key["heldBackUntil"].is_null());
+    }
+    // A and B share NotBefore; A's Secret name sorts first, so A is the newest.
+    let a = &keys[0];
+    assert_eq!(a["fingerprint"], support::fingerprint("A"));
+    assert_eq!(a["secretName"], "sealed-secrets-keyaxxxx");
+    assert_eq!(a["created"], "2026-11-22T04:44:36Z");
+    assert_eq!(a["expires"], "2036-11-19T04:44:36Z");
+    assert_eq!(a["active"], true);
+    let pem = a["certificate"].as_str().unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
+    assert_eq!(
+        Certificate::from_pem(pem.as_bytes()).unwrap().fingerprint(),
+        support::fingerprint("A")
+    );
+    assert_eq!(keys[1]["fingerprint"], support::fingerprint("B"));
+    assert_eq!(keys.iter().filter(|k| k["active"] == true).count(), 1);
+}
+
+/// A made a day ago, B a minute ago, both ordered by Secret creation.
+fn held_back_app(delay: Duration) -> (Router, Arc<KeyRegistry>, jiff::Timestamp) {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use sealed_controller::keys::Source;
+    let now = jiff::Timestamp::now();
+    let b_created = jiff::Timestamp::from_second(now.as_second() - 60).unwrap();
+    let mut a = support::key_secret("A");
+    a.metadata.creation_timestamp = Some(Time(
+        jiff::Timestamp::from_second(now.as_second() - 86_400).unwrap(),
+    ));
+    let mut b = support::key_secret("B");
+    b.metadata.creation_timestamp = Some(Time(b_created));
+    let registry = KeyRegistry::with_activation_delay(KeyOrder::SecretCreationTimestamp, delay);
+    registry.replace(Source::Labelled, &[a, b]);
+    registry.replace(Source::Legacy, &[]);
+    let unlimited = ClientLimiter::new(1000, 1000, Vec::new());
+    let app = router(state_with(Arc::clone(&registry), unlimited), TIMEOUTS);
+    (app, registry, b_created)
+}
+
+#[tokio::test]
+async fn a_held_back_key_is_listed_but_cert_pem_serves_the_previous_one() {
+    let (app, registry, b_created) = held_back_app(Duration::from_secs(3600));
+    let keys = key_list(&app).await;
+    assert_eq!(keys[0]["fingerprint"], support::fingerprint("B"));
+    assert_eq!(keys[0]["active"], false);
+    let until = jiff::Timestamp::from_second(b_created.as_second() + 3600).unwrap();
+    assert_eq!(keys[0]["heldBackUntil"], until.to_string());
+    assert_eq!(keys[1]["fingerprint"], support::fingerprint("A"));
+    assert_eq!(keys[1]["active"], true);
+    assert!(keys[1]["heldBackUntil"].is_null());
+
+    let answer = send(&app, get("/v1/cert.pem")).await;
+    let served = Certificate::from_pem(answer.body.as_bytes()).unwrap();
+    assert_eq!(served.fingerprint(), support::fingerprint("A"));
+    // The held-back key already decrypts.
+    let sealed = support::sealed("ns", "app", &[("a", "1")], "B");
+    assert_eq!(
+        send(&app, post("/v1/verify", json(&sealed))).await.status,
+        StatusCode::OK
+    );
+    // Rotate re-seals with the active key, not the held-back one.
+    let answer = send(&app, post("/v1/rotate", json(&sealed))).await;
+    let out: SealedSecret = serde_json::from_str(&answer.body).unwrap();
+    let a = support::private_key("A");
+    assert!(open_value([&a], &out.spec.encrypted_data["a"], &out.label()).is_ok());
+
+    let metrics = Metrics::new(registry, Arc::new(KeyUsage::default()), true);
+    let text = metrics.encode().unwrap();
+    let info = |which: &str, name: &str, active: &str| {
+        format!(
+            "sealed_secrets_controller_key_info{{fingerprint=\"{}\",secret=\"{name}\",active=\"{active}\"}} 1",
+            support::fingerprint(which)
+        )
+    };
+    assert!(
+        text.contains(&info("A", "sealed-secrets-keyaxxxx", "true")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&info("B", "sealed-secrets-keybxxxx", "false")),
+        "{text}"
+    );
+
+    // Without a delay the same keys seal with the newest at once.
+    let (app, _, _) = held_back_app(Duration::ZERO);
+    let keys = key_list(&app).await;
+    assert_eq!(keys[0]["active"], true);
+    assert!(keys[0]["heldBackUntil"].is_null());
+}
+
+#[tokio::test]
+async fn keys_is_503_until_listed_and_get_only() {
+    let empty = KeyRegistry::new(KeyOrder::CertNotBefore);
+    let app = router(
+        state_with(Arc::clone(&empty), ClientLimiter::new(2, 2, Vec::new())),
+        TIMEOUTS,
+    );
+    let answer = send(&app, get("/v1/keys")).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.body.contains("no keys yet"), "{}", answer.body);
+    assert_eq!(answer.headers["content-type"], "text/plain; charset=utf-8");
+
+    let answer = send(&app_ready(), post("/v1/keys", "")).await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+
+    // Not rate limited, like /v1/cert.pem.
+    let strict = router(
+        state_with(
+            support::registry(&["A"]),
+            ClientLimiter::new(1, 0, Vec::new()),
+        ),
+        TIMEOUTS,
+    );
+    for _ in 0..5 {
+        let mut request = get("/v1/keys");
+        let peer: SocketAddr = "10.1.1.1:40000".parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        assert_eq!(send(&strict, request).await.status, StatusCode::OK);
+    }
 }

@@ -5,6 +5,7 @@ mod support;
 
 use sealed_common::key_secret::{KEY_LABEL, key_from_secret};
 use sealed_controller::keys::{KeyGenerator, KeyOrder, KeyRegistry, Source};
+use sealed_controller::leader::Leadership;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use support::FakeApi;
@@ -20,6 +21,7 @@ fn generator(fake: &FakeApi) -> KeyGenerator {
         common_name: String::new(),
         labels: BTreeMap::from([("team".to_owned(), "platform".to_owned())]),
         annotations: BTreeMap::from([("backup".to_owned(), "yes".to_owned())]),
+        leader: Leadership::sole(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! `upstream_vectors`.
 
 mod failures;
+mod ha;
 mod http_api;
 mod keys;
 mod kubeseal_cli;

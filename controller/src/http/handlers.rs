@@ -2,6 +2,7 @@
 //! (upstream answers 500 with an empty body).
 
 use super::{ApiState, MAX_BODY_BYTES};
+use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,8 +11,10 @@ use sealed_common::codec::{Format, KindError, SEALED_SECRET, decode_kind, to_tex
 use sealed_common::reseal::{ResealError, check_opens, reseal};
 use sealed_common::sealed_secret::{API_VERSION, KIND};
 use sealed_common::{RsaPrivateKey, SealedSecret};
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 const VERIFY: &str = "/v1/verify";
 const ROTATE: &str = "/v1/rotate";
@@ -56,6 +59,66 @@ pub async fn cert(State(state): State<ApiState>) -> Response {
             "no sealing key yet: the controller is still loading or generating its key",
         ),
     }
+}
+
+/// One key in the `/v1/keys` answer: public data only.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyView {
+    fingerprint: String,
+    secret_name: String,
+    created: String,
+    expires: Option<String>,
+    active: bool,
+    held_back_until: Option<String>,
+    certificate: Option<String>,
+}
+
+#[derive(Serialize)]
+struct KeyList {
+    keys: Vec<KeyView>,
+}
+
+/// RFC 3339 in UTC, whole seconds (as Kubernetes writes times).
+fn rfc3339(time: SystemTime) -> String {
+    let timestamp = jiff::Timestamp::try_from(time).unwrap_or_else(|_| {
+        // Out of jiff's range (years past 9999): clamp.
+        if time > SystemTime::UNIX_EPOCH {
+            jiff::Timestamp::MAX
+        } else {
+            jiff::Timestamp::MIN
+        }
+    });
+    format!("{timestamp:.0}")
+}
+
+/// `/v1/keys`: every key, newest first, with which one seals now and which are held
+/// back (`--key-activation-delay`).
+pub async fn keys(State(state): State<ApiState>) -> Response {
+    if !state.registry.is_ready() {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no keys yet: the controller is still loading its keys",
+        );
+    }
+    let keys = state
+        .registry
+        .inventory()
+        .into_iter()
+        .map(|status| {
+            let key = &status.key;
+            KeyView {
+                fingerprint: key.fingerprint.clone(),
+                secret_name: key.secret_name.clone(),
+                created: rfc3339(key.ordering_time),
+                expires: key.certificate.as_ref().map(|c| rfc3339(c.not_after())),
+                active: status.active,
+                held_back_until: status.held_back_until.map(rfc3339),
+                certificate: key.certificate.as_ref().map(|c| c.to_pem()),
+            }
+        })
+        .collect();
+    Json(KeyList { keys }).into_response()
 }
 
 /// `/v1/verify`: 200 when every sealed value opens, 409 when one does not. Templates

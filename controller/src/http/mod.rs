@@ -1,6 +1,6 @@
-//! The controller's HTTP API (`--listen-addr`): health, the sealing certificate, and
-//! the verify and rotate checks `kubeseal` reaches through the API server's service
-//! proxy; and the metrics server (`--listen-metrics-addr`).
+//! The controller's HTTP API (`--listen-addr`): health, the sealing certificate, the
+//! key inventory, and the verify and rotate checks `kubeseal` reaches through the API
+//! server's service proxy; and the metrics server (`--listen-metrics-addr`).
 
 mod handlers;
 pub mod limit;
@@ -55,6 +55,7 @@ pub fn router(state: ApiState, timeouts: Timeouts) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::healthz))
         .route("/v1/cert.pem", get(handlers::cert))
+        .route("/v1/keys", get(handlers::keys))
         .route("/v1/verify", post(handlers::verify))
         .route("/v1/rotate", post(handlers::rotate))
         .route_layer(middleware::from_fn_with_state(metrics, instrument))

@@ -1,21 +1,25 @@
 //! The key registry: every sealing key the controller holds, kept current by watching
 //! the key Secrets, and renewed on schedule.
 
+mod activation;
 mod renewal;
 mod usage;
 mod watch;
 
-pub use renewal::{KeyGenerator, RenewalPlan, parse_cutoff_time, plan_renewal, run_renewal};
+pub use activation::KeyStatus;
+pub use renewal::{
+    KeyGenerator, RenewalPlan, parse_cutoff_time, plan_renewal, renew_as_leader, run_renewal,
+};
 pub use usage::KeyUsage;
-pub use watch::{KEY_SELECTOR, run_key_watch};
+pub use watch::{KEY_SELECTOR, list_keys, run_key_watch};
 
 use k8s_openapi::api::core::v1::Secret;
 use sealed_common::RsaPrivateKey;
 use sealed_common::key_secret::{KeySecretError, key_from_secret};
 use sealed_common::keys::{Certificate, fingerprint};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 use tokio::sync::watch as tokio_watch;
 
 /// Which time orders keys (`--key-order-priority`).
@@ -101,21 +105,37 @@ struct State {
 /// The keys, shared by the reconcilers, the renewal job and (later) the HTTP API.
 pub struct KeyRegistry {
     order: KeyOrder,
+    /// `--key-activation-delay`.
+    activation_delay: Duration,
     state: RwLock<State>,
     revision: tokio_watch::Sender<Revision>,
+    /// The sealing key last reported in the log, to log each change once.
+    logged_sealing: Mutex<Option<String>>,
 }
 
 impl KeyRegistry {
+    /// A registry whose new keys seal at once.
     pub fn new(order: KeyOrder) -> Arc<KeyRegistry> {
+        KeyRegistry::with_activation_delay(order, Duration::ZERO)
+    }
+
+    /// A registry whose new keys seal only `delay` after their ordering time.
+    pub fn with_activation_delay(order: KeyOrder, delay: Duration) -> Arc<KeyRegistry> {
         Arc::new(KeyRegistry {
             order,
+            activation_delay: delay,
             state: RwLock::new(State::default()),
             revision: tokio_watch::Sender::new(Revision::default()),
+            logged_sealing: Mutex::new(None),
         })
     }
 
     pub fn order(&self) -> KeyOrder {
         self.order
+    }
+
+    pub fn activation_delay(&self) -> Duration {
+        self.activation_delay
     }
 
     /// Wakes on every change of the key set.
@@ -164,12 +184,48 @@ impl KeyRegistry {
         self.keys().first().map(|k| k.ordering_time)
     }
 
-    /// The newest key that has a certificate: the one to seal with.
+    /// The key to seal with now (see [`KeyRegistry::sealing_key_at`]).
     pub fn sealing_key(&self) -> Option<Arc<KeyEntry>> {
-        self.keys()
-            .iter()
-            .find(|k| k.certificate.is_some())
+        let key = self.sealing_key_at(SystemTime::now());
+        self.note_sealing(key.as_deref());
+        key
+    }
+
+    /// The key to seal with at `now`: the newest key with a certificate whose ordering
+    /// time plus the activation delay has passed; if none has, the newest key with a
+    /// certificate. A held-back key still decrypts (it is in [`KeyRegistry::keys`]).
+    pub fn sealing_key_at(&self, now: SystemTime) -> Option<Arc<KeyEntry>> {
+        let keys = self.keys();
+        activation::sealing_index(&keys, self.activation_delay, now)
+            .and_then(|i| keys.get(i))
             .cloned()
+    }
+
+    /// Every key, newest first, with whether it seals now and until when it is held back.
+    pub fn inventory(&self) -> Vec<KeyStatus> {
+        let statuses = self.inventory_at(SystemTime::now());
+        self.note_sealing(statuses.iter().find(|s| s.active).map(|s| s.key.as_ref()));
+        statuses
+    }
+
+    /// [`KeyRegistry::inventory`] at `now`, from one snapshot of the keys.
+    pub fn inventory_at(&self, now: SystemTime) -> Vec<KeyStatus> {
+        activation::statuses(&self.keys(), self.activation_delay, now)
+    }
+
+    /// Logs the sealing key when it changes. Checked when it is asked for (probes,
+    /// scrapes, requests) rather than on a timer: a held-back key starts sealing
+    /// without anything happening to the key set.
+    fn note_sealing(&self, key: Option<&KeyEntry>) {
+        let Some(key) = key else { return };
+        let mut logged = self
+            .logged_sealing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if logged.as_deref() != Some(key.fingerprint.as_str()) {
+            tracing::info!(secretname = %key.secret_name, fingerprint = %key.fingerprint, "sealing with key");
+            *logged = Some(key.fingerprint.clone());
+        }
     }
 
     /// Adds or replaces the key in `secret`; a malformed Secret is logged and dropped.

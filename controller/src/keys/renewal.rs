@@ -3,6 +3,7 @@
 //! older than `--key-cutoff-time`, and one on SIGUSR1.
 
 use super::{KeyEntry, KeyRegistry, Source};
+use crate::leader::Leadership;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
 use kube::{Api, Client};
@@ -74,6 +75,8 @@ pub struct KeyGenerator {
     pub common_name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// Checked right before the key Secret is created: only the leader stores keys.
+    pub leader: Arc<Leadership>,
 }
 
 impl KeyGenerator {
@@ -94,6 +97,9 @@ impl KeyGenerator {
             &self.labels,
             &self.annotations,
         )?;
+        if !self.leader.is_leader() {
+            anyhow::bail!("no longer the leader; the new key was not stored");
+        }
         let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
         let stored = api
             .create(&PostParams::default(), &secret)
@@ -110,13 +116,36 @@ impl KeyGenerator {
     }
 }
 
+/// The renewal job for one leadership term: first the key Secrets are listed afresh,
+/// so that the decision rests on what the API server holds now and not on a watch that
+/// may lag behind a key the previous leader just wrote (no duplicate key on takeover).
+pub async fn renew_as_leader(
+    generator: KeyGenerator,
+    registry: Arc<KeyRegistry>,
+    period: Duration,
+    cutoff: Option<SystemTime>,
+    manual: &mut mpsc::Receiver<()>,
+) {
+    if let Err(error) = super::list_keys(
+        generator.client.clone(),
+        &generator.namespace,
+        &generator.prefix,
+        &registry,
+    )
+    .await
+    {
+        tracing::warn!(namespace = %generator.namespace, %error, "cannot list the key Secrets before deciding on renewal; using the watched ones");
+    }
+    run_renewal(generator, registry, period, cutoff, manual).await;
+}
+
 /// The renewal job. Runs until the process stops.
 pub async fn run_renewal(
     generator: KeyGenerator,
     registry: Arc<KeyRegistry>,
     period: Duration,
     cutoff: Option<SystemTime>,
-    mut manual: mpsc::Receiver<()>,
+    manual: &mut mpsc::Receiver<()>,
 ) {
     registry.wait_ready().await;
     let mut changes = registry.subscribe();

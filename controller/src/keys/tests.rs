@@ -4,6 +4,7 @@
 use super::*;
 use k8s_openapi::ByteString;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::time::Duration;
 
 fn vector_key(which: &str) -> Secret {
     let path = format!(
@@ -168,4 +169,106 @@ fn key_without_certificate_decrypts_but_never_seals() {
         registry.sealing_key().expect("sealing key").fingerprint,
         fingerprint_of("A")
     );
+}
+
+const DAY: u64 = 24 * 3600;
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn created_at(which: &str, second: i64) -> Secret {
+    let mut secret = vector_key(which);
+    secret.metadata.creation_timestamp =
+        Some(Time(jiff::Timestamp::from_second(second).expect("time")));
+    secret
+}
+
+fn at(second: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(second)
+}
+
+/// A created at T, B (the new key) one day later, ordered by creation.
+const T: u64 = 1_800_000_000;
+
+fn held_back_registry(delay: Duration, keys: &[&str]) -> Arc<KeyRegistry> {
+    let registry = KeyRegistry::with_activation_delay(KeyOrder::SecretCreationTimestamp, delay);
+    let secrets: Vec<Secret> = keys
+        .iter()
+        .map(|k| match *k {
+            "A" => created_at("A", T as i64),
+            _ => created_at("B", (T + DAY) as i64),
+        })
+        .collect();
+    ready(&registry, &secrets);
+    registry
+}
+
+#[test]
+fn held_back_key_decrypts_at_once_but_seals_only_after_the_delay() {
+    let registry = held_back_registry(HOUR, &["A", "B"]);
+    let (a, b) = (fingerprint_of("A"), fingerprint_of("B"));
+    let ten_minutes_in = at(T + DAY + 600);
+    assert_eq!(registry.keys_for(None)[0].fingerprint, b);
+    assert_eq!(registry.keys_for(Some(&b))[0].fingerprint, b);
+    let sealing = registry
+        .sealing_key_at(ten_minutes_in)
+        .expect("sealing key");
+    assert_eq!(sealing.fingerprint, a);
+
+    let inventory = registry.inventory_at(ten_minutes_in);
+    assert_eq!(inventory[0].key.fingerprint, b);
+    assert!(!inventory[0].active);
+    assert_eq!(inventory[0].held_back_until, Some(at(T + DAY) + HOUR));
+    assert!(inventory[1].active && inventory[1].held_back_until.is_none());
+
+    // At the end of the delay the new key takes over.
+    let over = at(T + DAY) + HOUR;
+    assert_eq!(registry.sealing_key_at(over).expect("key").fingerprint, b);
+    let inventory = registry.inventory_at(over);
+    assert!(inventory[0].active && inventory[0].held_back_until.is_none());
+    assert!(!inventory[1].active);
+}
+
+#[test]
+fn a_fresh_cluster_seals_with_its_only_key_at_once() {
+    let registry = held_back_registry(HOUR, &["B"]);
+    let just_made = at(T + DAY + 1);
+    let sealing = registry.sealing_key_at(just_made).expect("sealing key");
+    assert_eq!(sealing.fingerprint, fingerprint_of("B"));
+    let inventory = registry.inventory_at(just_made);
+    assert!(inventory[0].active && inventory[0].held_back_until.is_none());
+}
+
+#[test]
+fn zero_delay_seals_with_the_newest_key_even_ahead_of_the_clock() {
+    let before_b = at(T + 1);
+    for registry in [held_back_registry(Duration::ZERO, &["A", "B"]), {
+        let plain = KeyRegistry::new(KeyOrder::SecretCreationTimestamp);
+        ready(
+            &plain,
+            &[created_at("A", T as i64), created_at("B", (T + DAY) as i64)],
+        );
+        plain
+    }] {
+        assert_eq!(registry.activation_delay(), Duration::ZERO);
+        let sealing = registry.sealing_key_at(before_b).expect("sealing key");
+        assert_eq!(sealing.fingerprint, fingerprint_of("B"));
+        assert_eq!(
+            registry.sealing_key().expect("key").fingerprint,
+            fingerprint_of("B")
+        );
+        let inventory = registry.inventory_at(before_b);
+        assert!(inventory.iter().all(|s| s.held_back_until.is_none()));
+        assert_eq!(inventory.iter().filter(|s| s.active).count(), 1);
+    }
+}
+
+#[test]
+fn a_newer_key_without_certificate_is_not_held_back_and_never_active() {
+    let mut bare = created_at("B", (T + DAY) as i64);
+    bare.data.as_mut().expect("data").remove("tls.crt");
+    let registry = KeyRegistry::with_activation_delay(KeyOrder::SecretCreationTimestamp, HOUR);
+    ready(&registry, &[created_at("A", T as i64), bare]);
+    let inventory = registry.inventory_at(at(T + DAY + 1));
+    assert_eq!(inventory[0].key.fingerprint, fingerprint_of("B"));
+    assert!(!inventory[0].active && inventory[0].held_back_until.is_none());
+    assert!(inventory[1].active);
 }

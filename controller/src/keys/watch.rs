@@ -6,6 +6,7 @@
 use super::{KeyRegistry, Source};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
+use kube::api::ListParams;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
@@ -50,4 +51,24 @@ pub async fn run_key_watch(
             }
         }
     }
+}
+
+/// Lists the key Secrets once, straight from the API server, into the registry.
+pub async fn list_keys(
+    client: Client,
+    namespace: &str,
+    prefix: &str,
+    registry: &KeyRegistry,
+) -> Result<(), kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client, namespace);
+    let labelled = api
+        .list(&ListParams::default().labels(KEY_SELECTOR))
+        .await?;
+    // By field selector, as the watch does: the same RBAC (list), no `get` needed.
+    let legacy = api
+        .list(&ListParams::default().fields(&format!("metadata.name={prefix}")))
+        .await?;
+    registry.replace(Source::Labelled, &labelled.items);
+    registry.replace(Source::Legacy, &legacy.items);
+    Ok(())
 }

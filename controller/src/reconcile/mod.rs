@@ -5,6 +5,7 @@ pub mod status;
 pub mod write;
 
 use crate::keys::{KeyRegistry, KeyUsage};
+use crate::leader::Leadership;
 use crate::metrics::{ErrorReason, Metrics};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -51,6 +52,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Set once a status write shows that the installed CRD drops `keyFingerprint`.
     fingerprint_pruned: AtomicBool,
+    /// Only the leader writes; checked right before every write.
+    pub leader: Arc<Leadership>,
 }
 
 impl Context {
@@ -75,6 +78,7 @@ impl Context {
             usage,
             metrics,
             fingerprint_pruned: AtomicBool::new(false),
+            leader: Leadership::sole(),
         }
     }
 }
@@ -90,6 +94,15 @@ impl Context {
     pub fn forget_all_but(&self, exists: impl Fn(&ObjectRef<SealedSecret>) -> bool) {
         self.usage.retain(&exists);
         self.lock_retries().retain(|object, _| exists(object));
+    }
+
+    /// `Err(NotLeader)` once this replica may no longer write.
+    fn check_leader(&self) -> Result<(), Failure> {
+        if self.leader.is_leader() {
+            Ok(())
+        } else {
+            Err(Failure::NotLeader)
+        }
     }
 
     fn lock_retries(&self) -> std::sync::MutexGuard<'_, RetryCounts> {
@@ -112,6 +125,9 @@ pub enum Failure {
     /// The API server refused or failed a call.
     #[error("{0}")]
     Api(String),
+    /// This replica lost the lead before writing; the new leader reconciles.
+    #[error("not the leader")]
+    NotLeader,
 }
 
 impl Failure {
@@ -124,7 +140,7 @@ impl Failure {
         match self {
             Failure::Unseal(_) => ErrorReason::Unseal,
             Failure::Unmanaged(_) => ErrorReason::Unmanaged,
-            Failure::Immutable(_) | Failure::Api(_) => ErrorReason::Update,
+            Failure::Immutable(_) | Failure::Api(_) | Failure::NotLeader => ErrorReason::Update,
         }
     }
 }
@@ -148,9 +164,16 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
     let key = sealed.display_name();
+    if !ctx.leader.is_leader() {
+        return Ok(Action::await_change());
+    }
     tracing::info!(sealedsecret = %key, "Updating");
     ctx.metrics.unseal_request();
     let outcome = unseal_and_write(&sealed, &ctx).await;
+    if matches!(outcome, Err(Failure::NotLeader)) {
+        tracing::info!(sealedsecret = %key, "lost the lead before writing; the new leader will unseal it");
+        return Ok(Action::await_change());
+    }
     match &outcome {
         Ok(_) => {
             publish(
@@ -323,6 +346,7 @@ async fn write_secret(
     };
     let api_failure = |e: kube::Error| Failure::Api(api_message(&e));
     let Some(existing) = api.get_opt(name).await.map_err(api_failure)? else {
+        ctx.check_leader()?;
         api.create(&params, &desired).await.map_err(api_failure)?;
         tracing::info!(secret = %sealed.display_name(), "created Secret");
         return Ok(());
@@ -334,7 +358,11 @@ async fn write_secret(
         WritePlan::Immutable => Err(Failure::Immutable(immutable_message(
             &sealed.display_name(),
         ))),
-        WritePlan::Update(updated) => match api.replace(name, &params, &updated).await {
+        WritePlan::Update(updated) => match ctx
+            .check_leader()
+            .map(|()| api.replace(name, &params, &updated))?
+            .await
+        {
             Ok(_) => {
                 tracing::info!(secret = %sealed.display_name(), "updated Secret");
                 Ok(())
@@ -365,6 +393,9 @@ async fn write_status(
     ) else {
         return Ok(());
     };
+    if !ctx.leader.is_leader() {
+        return Ok(());
+    }
     let api: Api<SealedSecret> = Api::namespaced(ctx.client.clone(), sealed.namespace());
     let params = PatchParams::apply(MANAGER);
     let patch = Patch::Merge(json!({ "status": next }));
@@ -402,6 +433,9 @@ async fn publish(
     action: &str,
     note: String,
 ) {
+    if !ctx.leader.is_leader() {
+        return;
+    }
     let reference = sealed.object_ref(&());
     let event = Event {
         type_,

@@ -97,6 +97,8 @@ pub fn sealed_with_scope(
 /// One recorded request.
 #[derive(Clone, Debug)]
 pub struct Call {
+    /// The name of the client that made it (`client_named`).
+    pub client: String,
     pub method: String,
     pub path: String,
     pub body: Value,
@@ -112,6 +114,9 @@ pub struct State {
     pub prune_fingerprint: bool,
     /// Answer 403 to Secret creation (RBAC missing).
     pub forbid_create: bool,
+    pub leases: BTreeMap<(String, String), Value>,
+    /// Clients whose calls fail with 503, as if cut off from the API server.
+    pub cut_off: std::collections::BTreeSet<String>,
     next_version: u64,
 }
 
@@ -128,6 +133,12 @@ impl FakeApi {
 
     /// A client whose requests this fake answers, on a background task.
     pub fn client(&self) -> Client {
+        self.client_named("default")
+    }
+
+    /// A client whose calls are recorded under `who` (one per simulated replica).
+    pub fn client_named(&self, who: &str) -> Client {
+        let who = who.to_owned();
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let state = Arc::clone(&self.state);
         tokio::spawn(async move {
@@ -142,11 +153,21 @@ impl FakeApi {
                 let (status, answer) = {
                     let mut state = state.lock().expect("state");
                     state.calls.push(Call {
+                        client: who.clone(),
                         method: parts.method.to_string(),
                         path: parts.uri.path().to_owned(),
                         body: body.clone(),
                     });
-                    state.answer(parts.method.as_str(), parts.uri.path(), body)
+                    if state.cut_off.contains(&who) {
+                        status(503, "ServiceUnavailable", "cut off")
+                    } else {
+                        state.answer(
+                            parts.method.as_str(),
+                            parts.uri.path(),
+                            parts.uri.query().unwrap_or_default(),
+                            body,
+                        )
+                    }
                 };
                 let response = Response::builder()
                     .status(status)
@@ -215,7 +236,9 @@ impl FakeApi {
     pub fn writes(&self) -> Vec<Call> {
         self.calls()
             .into_iter()
-            .filter(|c| c.method != "GET" && !c.path.contains("/events"))
+            .filter(|c| {
+                c.method != "GET" && !c.path.contains("/events") && !c.path.contains("/leases")
+            })
             .collect()
     }
 
@@ -286,9 +309,107 @@ impl State {
         object
     }
 
-    fn answer(&mut self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    fn answer(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match (method, parts.as_slice()) {
+            ("GET", ["api", "v1", "namespaces", ns, "secrets"]) => {
+                let selector = query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("labelSelector="))
+                    .map(|s| s.replace("%3D", "=").replace("%2F", "/"))
+                    .unwrap_or_default();
+                let (label, value) = selector.split_once('=').unwrap_or((&selector, ""));
+                let items: Vec<Value> = self
+                    .secrets
+                    .iter()
+                    .filter(|((n, _), _)| n == ns)
+                    .filter(|(_, v)| {
+                        label.is_empty() || v["metadata"]["labels"][label] == json!(value)
+                    })
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                (
+                    StatusCode::OK,
+                    json!({"apiVersion": "v1", "kind": "SecretList", "metadata": {"resourceVersion": "1"}, "items": items}),
+                )
+            }
+            (
+                "GET",
+                [
+                    "apis",
+                    "coordination.k8s.io",
+                    "v1",
+                    "namespaces",
+                    ns,
+                    "leases",
+                    name,
+                ],
+            ) => match self.leases.get(&(ns.to_string(), name.to_string())) {
+                Some(l) => (StatusCode::OK, l.clone()),
+                None => status(
+                    404,
+                    "NotFound",
+                    &format!("leases.coordination.k8s.io \"{name}\" not found"),
+                ),
+            },
+            (
+                "POST",
+                [
+                    "apis",
+                    "coordination.k8s.io",
+                    "v1",
+                    "namespaces",
+                    ns,
+                    "leases",
+                ],
+            ) => {
+                let mut lease = body;
+                lease["metadata"]["namespace"] = json!(ns);
+                let key = object_key(&lease);
+                if self.leases.contains_key(&key) {
+                    return status(
+                        409,
+                        "AlreadyExists",
+                        &format!("leases.coordination.k8s.io \"{}\" already exists", key.1),
+                    );
+                }
+                let lease = self.stamp(lease);
+                self.leases.insert(key, lease.clone());
+                (StatusCode::CREATED, lease)
+            }
+            (
+                "PUT",
+                [
+                    "apis",
+                    "coordination.k8s.io",
+                    "v1",
+                    "namespaces",
+                    ns,
+                    "leases",
+                    name,
+                ],
+            ) => {
+                let key = (ns.to_string(), name.to_string());
+                let Some(existing) = self.leases.get(&key) else {
+                    return status(404, "NotFound", "lease not found");
+                };
+                if existing["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"] {
+                    return status(
+                        409,
+                        "Conflict",
+                        "Operation cannot be fulfilled on leases.coordination.k8s.io: the object has been modified; please apply your changes to the latest version and try again",
+                    );
+                }
+                let lease = self.stamp(body);
+                self.leases.insert(key, lease.clone());
+                (StatusCode::OK, lease)
+            }
             ("POST", ["apis", "events.k8s.io", "v1", "namespaces", _, "events"]) => {
                 self.events.push(body.clone());
                 (StatusCode::CREATED, body)

@@ -120,6 +120,45 @@ impl Proc {
         }
     }
 
+    /// SIGTERM (as the kubelet sends on pod deletion), then waits up to `grace` for the
+    /// process to exit; SIGKILL after that. Returns how long it took to exit.
+    pub fn terminate(&self, grace: std::time::Duration) -> Result<std::time::Duration> {
+        self.stopped.store(true, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let pid = match self.child.lock() {
+            Ok(guard) => guard.as_ref().map(Child::id),
+            Err(_) => None,
+        };
+        let Some(pid) = pid else {
+            return Ok(started.elapsed());
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .with_context(|| format!("cannot run kill -TERM {pid}"))?;
+        if !sent.success() {
+            bail!("kill -TERM {pid} failed ({sent})");
+        }
+        while started.elapsed() < grace {
+            let exited = match self.child.lock() {
+                Ok(mut guard) => guard
+                    .as_mut()
+                    .map(|c| c.try_wait().ok().flatten())
+                    .unwrap_or(None),
+                Err(_) => None,
+            };
+            if let Some(status) = exited {
+                if let Ok(mut exit) = self.exit.lock() {
+                    *exit = Some(status);
+                }
+                return Ok(started.elapsed());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.kill();
+        bail!("{} did not exit within {grace:?} of SIGTERM", self.label)
+    }
+
     /// `Err` when the process exited although nobody stopped it.
     pub fn check_running(&self) -> Result<()> {
         if self.stopped.load(Ordering::SeqCst) {
