@@ -23,6 +23,7 @@ pub const RENDERINGS: &[(&str, &str)] = &[
         "deploy/overlays/namespaced",
         "deploy/controller-namespaced.yaml",
     ),
+    ("deploy/overlays/ha", "deploy/controller-ha.yaml"),
 ];
 
 /// The workspace root (this crate's parent directory).

@@ -204,3 +204,84 @@ fn namespaced_overlay_grants_only_watched_namespaces() {
          (deploy/overlays/namespaced/kustomization.yaml says how to add a namespace)"
     );
 }
+
+#[test]
+fn ha_rendering_is_current() {
+    check_rendering(RENDERINGS[2].0, RENDERINGS[2].1);
+}
+
+/// Every rendering elects a leader, and may: the Lease the controller's default
+/// `--leader-elect-lease-name` names, in its home namespace.
+#[test]
+fn every_rendering_elects_a_leader_it_may_hold() {
+    for (_, file) in RENDERINGS {
+        let objects = objects(file);
+        let args = &container(&objects)["args"];
+        assert!(
+            args.as_array()
+                .is_some_and(|a| a.contains(&json!("--leader-elect"))),
+            "{file}: {args}"
+        );
+        let role = find(
+            &objects,
+            "Role",
+            Some(HOME),
+            "sealed-secrets-leader-election",
+        );
+        let rules = role["rules"].as_array().expect("rules");
+        let allows = |verb: &str, named: bool| {
+            rules.iter().any(|r| {
+                r["apiGroups"] == json!(["coordination.k8s.io"])
+                    && r["resources"] == json!(["leases"])
+                    && r["verbs"]
+                        .as_array()
+                        .is_some_and(|v| v.contains(&json!(verb)))
+                    && (!named
+                        || r["resourceNames"]
+                            .as_array()
+                            .is_some_and(|n| n.contains(&json!("sealed-secrets-controller"))))
+            })
+        };
+        assert!(allows("create", false), "{file}");
+        assert!(allows("get", true) && allows("update", true), "{file}");
+        let binding = find(
+            &objects,
+            "RoleBinding",
+            Some(HOME),
+            "sealed-secrets-leader-election",
+        );
+        assert_eq!(binding["subjects"][0]["name"], "sealed-secrets-controller");
+    }
+}
+
+/// Two replicas, a budget that keeps one through drains, spread over nodes.
+#[test]
+fn ha_overlay_runs_two_replicas_with_a_budget() {
+    let objects = objects("deploy/controller-ha.yaml");
+    let deployment = find(
+        &objects,
+        "Deployment",
+        Some(HOME),
+        "sealed-secrets-controller",
+    );
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(
+        deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        0
+    );
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let pdb = find(
+        &objects,
+        "PodDisruptionBudget",
+        Some(HOME),
+        "sealed-secrets-controller",
+    );
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"], *labels);
+    let anti = &deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"];
+    assert_eq!(
+        anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["labelSelector"]
+            ["matchLabels"],
+        *labels
+    );
+}
