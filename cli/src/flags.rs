@@ -54,6 +54,59 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Re-encrypt SealedSecret files and directory trees in place with the controller's newest key
+    #[command(
+        override_usage = "kubeseal reencrypt [--dry-run] [--no-progress] [FLAGS] PATH...",
+        after_long_help = "Prints one line per file with SealedSecrets (updated, unchanged, failed) and a summary on stdout; exit code 1 when a file failed. See docs/usage.md, \"Re-encrypting a repository\"."
+    )]
+    Reencrypt(Box<ReencryptArgs>),
+    /// The controller's keys: list, dependents KEY, retire KEY [--dry-run], backup, restore
+    Keys(Box<crate::keys::KeysArgs>),
+}
+
+/// `kubeseal reencrypt`: where to look, and how to reach the controller (the same flags
+/// as the online modes, accepted after the subcommand).
+#[derive(Args, Debug)]
+pub struct ReencryptArgs {
+    /// Files, or directories searched recursively for .yaml, .yml and .json files (hidden directories and symbolic links inside them are skipped)
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<std::path::PathBuf>,
+
+    /// Ask the controller and report what would change, but write nothing
+    #[arg(long)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL")]
+    pub dry_run: bool,
+
+    /// Never show the progress bar (shown on stderr only when it is a terminal)
+    #[arg(long)]
+    #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL")]
+    pub no_progress: bool,
+
+    /// Name of sealed-secrets controller. [default: sealed-secrets-controller]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAME",
+        hide_env_values = true,
+        value_name = "NAME",
+        help_heading = "Controller"
+    )]
+    pub controller_name: Option<String>,
+
+    /// Namespace of sealed-secrets controller. [default: kube-system]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        hide_env_values = true,
+        value_name = "NAMESPACE",
+        help_heading = "Controller"
+    )]
+    pub controller_namespace: Option<String>,
+
+    #[command(flatten)]
+    pub kube: KubeFlags,
+
+    #[command(flatten)]
+    pub logging: LoggingFlags,
 }
 
 pub use sealed_common::goflag::parse_bool as go_bool;

@@ -4,8 +4,10 @@
 mod cluster;
 mod flags;
 mod io;
+mod keys;
 mod modes;
 mod online;
+mod tree;
 
 use anyhow::{Result, bail};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -40,6 +42,12 @@ fn run(cli: Cli) -> Result<()> {
             &mut std::io::stdout(),
         );
         return Ok(());
+    }
+    if let Some(Command::Reencrypt(args)) = cli.command {
+        return tree::run(*args, cli.flags);
+    }
+    if let Some(Command::Keys(args)) = cli.command {
+        return keys::run(*args, cli.flags);
     }
     let flags = cli.flags;
     if flags.version {

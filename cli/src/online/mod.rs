@@ -12,7 +12,8 @@ use crate::modes::request_timeout;
 use anyhow::{Context, Result, anyhow};
 use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, StatusCode};
-use proxy::{Answer, Endpoint, Target};
+pub use proxy::Answer;
+use proxy::{Endpoint, Target};
 use std::time::Duration;
 
 /// Ends of error lines: what works without a cluster.
@@ -46,6 +47,19 @@ impl Controller {
     /// Service (`--controller-name`, `--controller-namespace`). `offline` ends errors
     /// that mean there is no usable cluster.
     pub fn connect(flags: &Flags, offline: &str) -> Result<Controller> {
+        let mut controller = Controller::connect_api(flags, offline)?;
+        let service = proxy::service_path(&controller.target.namespace, &controller.target.name);
+        let answer = controller.send(Method::GET, &service, "application/json, */*", None)?;
+        let port = proxy::port_name(&answer, &controller.target)?;
+        controller.base =
+            proxy::proxy_base(&controller.target.namespace, &controller.target.name, &port);
+        Ok(controller)
+    }
+
+    /// A connection to the Kubernetes API server only, for calls that do not need the
+    /// controller's Service ([`Controller::api`]); the controller's endpoints are not
+    /// reachable through it.
+    pub fn connect_api(flags: &Flags, offline: &str) -> Result<Controller> {
         // kube's TLS is rustls on aws-lc-rs; a second install is a harmless no-op.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let timeout = request_timeout(flags)?;
@@ -74,20 +88,14 @@ impl Controller {
             api_url,
             offline: offline.to_owned(),
         };
-        let mut controller = Controller {
+        Ok(Controller {
             runtime,
             client,
             target,
             base: String::new(),
             timeout,
             timeout_flag: flags.kube.request_timeout.clone(),
-        };
-        let service = proxy::service_path(&controller.target.namespace, &controller.target.name);
-        let answer = controller.send(Method::GET, &service, "application/json, */*", None)?;
-        let port = proxy::port_name(&answer, &controller.target)?;
-        controller.base =
-            proxy::proxy_base(&controller.target.namespace, &controller.target.name, &port);
-        Ok(controller)
+        })
     }
 
     /// `GET /v1/cert.pem`: the certificate(s), as the controller sent them.
@@ -132,6 +140,34 @@ impl Controller {
         format!("{}/{}", self.target.namespace, self.target.name)
     }
 
+    /// `--controller-namespace`.
+    pub fn namespace(&self) -> &str {
+        &self.target.namespace
+    }
+
+    /// `GET /v1/keys`: the controller's keys as JSON, or `None` when the controller does
+    /// not serve that endpoint (an upstream controller answers its own 404).
+    pub fn keys(&self) -> Result<Option<Vec<u8>>> {
+        let answer = self.call(Endpoint::Keys, "application/json, */*", None)?;
+        match answer.status {
+            StatusCode::OK => Ok(Some(answer.body)),
+            StatusCode::NOT_FOUND if answer.status_message().is_none() => Ok(None),
+            _ => Err(proxy::failure(Endpoint::Keys, &answer, &self.target))
+                .context("cannot list the controller's keys"),
+        }
+    }
+
+    /// One request to the Kubernetes API itself (`/api/...`, `/apis/...`), not through
+    /// the service proxy; `body` is its content type and bytes. Any status is returned:
+    /// the caller words what it means.
+    pub fn api(&self, method: Method, path: &str, body: Option<(&str, Vec<u8>)>) -> Result<Answer> {
+        let (content_type, body) = match body {
+            Some((content_type, bytes)) => (Some(content_type), Some(bytes)),
+            None => (None, None),
+        };
+        self.send_typed(method, path, "application/json", body, content_type)
+    }
+
     fn call(&self, endpoint: Endpoint, accept: &str, body: Option<Vec<u8>>) -> Result<Answer> {
         let method = if body.is_some() {
             Method::POST
@@ -150,12 +186,24 @@ impl Controller {
         accept: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Answer> {
+        self.send_typed(method, path, accept, body, None)
+    }
+
+    /// [`Controller::send`] with the body's content type (JSON unless given).
+    fn send_typed(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<Vec<u8>>,
+        content_type: Option<&str>,
+    ) -> Result<Answer> {
         let mut request = http::Request::builder()
             .method(method)
             .uri(path)
             .header(ACCEPT, accept);
         if body.is_some() {
-            request = request.header(CONTENT_TYPE, "application/json");
+            request = request.header(CONTENT_TYPE, content_type.unwrap_or("application/json"));
         }
         let request = request
             .body(kube::client::Body::from(body.unwrap_or_default()))

@@ -170,6 +170,7 @@ pub enum Endpoint {
     Cert,
     Verify,
     Rotate,
+    Keys,
 }
 
 impl Endpoint {
@@ -178,12 +179,13 @@ impl Endpoint {
             Endpoint::Cert => "/v1/cert.pem",
             Endpoint::Verify => "/v1/verify",
             Endpoint::Rotate => "/v1/rotate",
+            Endpoint::Keys => "/v1/keys",
         }
     }
 
     fn verb(self) -> &'static str {
         match self {
-            Endpoint::Cert => "get",
+            Endpoint::Cert | Endpoint::Keys => "get",
             Endpoint::Verify | Endpoint::Rotate => "create",
         }
     }

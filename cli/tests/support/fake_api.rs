@@ -18,6 +18,8 @@ pub struct Recorded {
     pub method: String,
     /// The raw (still percent-encoded) path.
     pub path: String,
+    /// The raw query string, "" when there is none.
+    pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -125,6 +127,7 @@ pub enum ServiceMode {
 }
 
 type ControllerFn = dyn Fn(&str, &Recorded) -> Reply + Send + Sync;
+type ApiFn = dyn Fn(&Recorded) -> Option<Reply> + Send + Sync;
 
 /// What the fake serves.
 pub struct Script {
@@ -133,6 +136,9 @@ pub struct Script {
     pub service: ServiceMode,
     /// Called with the endpoint path (`/v1/cert.pem`) and the request.
     pub controller: Arc<ControllerFn>,
+    /// Called for every other request (the Kubernetes API itself); `None` falls through
+    /// to the API server's 404.
+    pub api: Option<Arc<ApiFn>>,
 }
 
 impl Script {
@@ -144,6 +150,7 @@ impl Script {
             name: "sealed-secrets-controller".into(),
             service: ServiceMode::Port("http".into()),
             controller: Arc::new(|_, _| Reply::text(404, "404 page not found\n")),
+            api: None,
         }
     }
 
@@ -160,6 +167,13 @@ impl Script {
 
     pub fn on(mut self, f: impl Fn(&str, &Recorded) -> Reply + Send + Sync + 'static) -> Script {
         self.controller = Arc::new(f);
+        self
+    }
+
+    /// Answers requests to the Kubernetes API (anything but the controller's Service and
+    /// its proxy) with `f`, e.g. a [`Store`].
+    pub fn api(mut self, f: impl Fn(&Recorded) -> Option<Reply> + Send + Sync + 'static) -> Script {
+        self.api = Some(Arc::new(f));
         self
     }
 }
@@ -260,6 +274,7 @@ async fn handle(
     let request = Recorded {
         method: method.to_string(),
         path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
         headers: headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
@@ -286,7 +301,11 @@ fn route(script: &Script, request: &Recorded) -> Reply {
     } = script;
     let services = format!("/api/v1/namespaces/{namespace}/services/");
     let Some(rest) = request.path.strip_prefix(&services) else {
-        return not_found_path();
+        return script
+            .api
+            .as_ref()
+            .and_then(|api| api(request))
+            .unwrap_or_else(not_found_path);
     };
     if rest == name && request.method == "GET" {
         return match &script.service {
@@ -339,4 +358,246 @@ fn not_found_path() -> Reply {
         "NotFound",
         "the server could not find the requested resource",
     )
+}
+
+/// A little of the Kubernetes API in memory, for [`Script::api`]: Secrets (list with a
+/// label selector, get, create, JSON merge patch) and a list of SealedSecrets in all
+/// namespaces. Any `METHOD path` can be scripted to fail instead.
+#[derive(Clone, Default)]
+pub struct Store {
+    inner: Arc<Mutex<StoreData>>,
+}
+
+#[derive(Default)]
+struct StoreData {
+    secrets: std::collections::BTreeMap<(String, String), Value>,
+    sealed_secrets: Vec<Value>,
+    failures: Vec<(String, Reply)>,
+    versions: u64,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store::default()
+    }
+
+    /// Stores a Secret as given (its `metadata.namespace` and `metadata.name` place it).
+    pub fn with_secret(self, secret: Value) -> Store {
+        let key = (
+            secret["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_owned(),
+            secret["metadata"]["name"].as_str().unwrap().to_owned(),
+        );
+        self.inner.lock().unwrap().secrets.insert(key, secret);
+        self
+    }
+
+    pub fn with_sealed_secret(self, sealed: Value) -> Store {
+        self.inner.lock().unwrap().sealed_secrets.push(sealed);
+        self
+    }
+
+    /// Answers `line` (`METHOD path`, no query) with `reply`.
+    pub fn fail(self, line: &str, reply: Reply) -> Store {
+        self.inner
+            .lock()
+            .unwrap()
+            .failures
+            .push((line.to_owned(), reply));
+        self
+    }
+
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.inner
+            .lock()
+            .unwrap()
+            .secrets
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    pub fn secret_names(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .secrets
+            .keys()
+            .map(|(ns, name)| format!("{ns}/{name}"))
+            .collect()
+    }
+
+    /// The handler for [`Script::api`].
+    pub fn handler(&self) -> impl Fn(&Recorded) -> Option<Reply> + Send + Sync + 'static {
+        let store = self.clone();
+        move |request| store.handle(request)
+    }
+
+    fn handle(&self, request: &Recorded) -> Option<Reply> {
+        let mut data = self.inner.lock().unwrap();
+        let line = request.line();
+        if let Some((_, reply)) = data.failures.iter().find(|(l, _)| *l == line) {
+            return Some(reply.clone());
+        }
+        let method = request.method.as_str();
+        if request.path == "/apis/bitnami.com/v1alpha1/sealedsecrets" && method == "GET" {
+            return Some(Reply::json(
+                200,
+                &json!({
+                    "kind": "SealedSecretList", "apiVersion": "bitnami.com/v1alpha1",
+                    "metadata": {"resourceVersion": "77"}, "items": data.sealed_secrets
+                }),
+            ));
+        }
+        let rest = request.path.strip_prefix("/api/v1/namespaces/")?;
+        let (namespace, rest) = rest.split_once('/')?;
+        let rest = rest.strip_prefix("secrets")?;
+        let namespace = namespace.to_owned();
+        match (method, rest) {
+            ("GET", "") => {
+                let selector = query_param(&request.query, "labelSelector");
+                let items: Vec<Value> = data
+                    .secrets
+                    .iter()
+                    .filter(|((ns, _), _)| *ns == namespace)
+                    .map(|(_, secret)| secret)
+                    .filter(|secret| selector.as_deref().is_none_or(|s| selects(s, secret)))
+                    .map(|secret| {
+                        // Items of a list carry no kind or apiVersion.
+                        let mut item = secret.clone();
+                        let object = item.as_object_mut().unwrap();
+                        object.remove("kind");
+                        object.remove("apiVersion");
+                        item
+                    })
+                    .collect();
+                Some(Reply::json(
+                    200,
+                    &json!({"kind": "SecretList", "apiVersion": "v1",
+                            "metadata": {"resourceVersion": "78"}, "items": items}),
+                ))
+            }
+            ("POST", "") => {
+                let mut secret: Value = match serde_json::from_slice(&request.body) {
+                    Ok(v) => v,
+                    Err(e) => return Some(Reply::status(400, "BadRequest", &e.to_string())),
+                };
+                let name = secret["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                if secret["metadata"].get("resourceVersion").is_some() {
+                    return Some(Reply::status(
+                        400,
+                        "BadRequest",
+                        "resourceVersion should not be set on objects to be created",
+                    ));
+                }
+                if secret["metadata"]["namespace"]
+                    .as_str()
+                    .is_some_and(|ns| ns != namespace)
+                {
+                    return Some(Reply::status(
+                        400,
+                        "BadRequest",
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                let key = (namespace.clone(), name.clone());
+                if data.secrets.contains_key(&key) {
+                    return Some(Reply::status(
+                        409,
+                        "AlreadyExists",
+                        &format!("secrets \"{name}\" already exists"),
+                    ));
+                }
+                data.versions += 1;
+                let meta = secret["metadata"].as_object_mut().unwrap();
+                meta.insert("namespace".into(), json!(namespace));
+                meta.insert("uid".into(), json!(format!("uid-{}", data.versions)));
+                meta.insert("resourceVersion".into(), json!(data.versions.to_string()));
+                meta.insert("creationTimestamp".into(), json!("2026-11-23T08:00:00Z"));
+                data.secrets.insert(key, secret.clone());
+                Some(Reply::json(201, &secret))
+            }
+            ("GET", name) | ("PATCH", name) if name.starts_with('/') => {
+                let key = (namespace.clone(), name[1..].to_owned());
+                let Some(secret) = data.secrets.get_mut(&key) else {
+                    return Some(Reply::status(
+                        404,
+                        "NotFound",
+                        &format!("secrets \"{}\" not found", &name[1..]),
+                    ));
+                };
+                if method == "PATCH" {
+                    if request.header("content-type") != Some("application/merge-patch+json") {
+                        return Some(Reply::status(
+                            415,
+                            "UnsupportedMediaType",
+                            "the body of the request was in an unknown format",
+                        ));
+                    }
+                    let patch: Value = serde_json::from_slice(&request.body).unwrap();
+                    merge_patch(secret, &patch);
+                }
+                let mut secret = secret.clone();
+                secret["kind"] = json!("Secret");
+                secret["apiVersion"] = json!("v1");
+                Some(Reply::json(200, &secret))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// RFC 7386 JSON merge patch.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let object = target.as_object_mut().unwrap();
+    for (key, value) in fields {
+        if value.is_null() {
+            object.remove(key);
+        } else {
+            merge_patch(object.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// `key` or `key=value` (comma-separated: all must hold).
+fn selects(selector: &str, object: &Value) -> bool {
+    let labels = &object["metadata"]["labels"];
+    selector.split(',').all(|term| match term.split_once('=') {
+        Some((key, value)) => labels[key].as_str() == Some(value),
+        None => labels.get(term).is_some(),
+    })
 }
