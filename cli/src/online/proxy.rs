@@ -191,6 +191,34 @@ impl Endpoint {
     }
 }
 
+/// A 429 answer: the message users see, and how long the server asked to wait
+/// (`Retry-After` in seconds or as an HTTP date; `None` when it named no time).
+#[derive(Debug)]
+pub struct RateLimited {
+    pub message: String,
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl std::fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RateLimited {}
+
+/// `Retry-After` as a wait from now: delay-seconds or an HTTP date.
+fn retry_after(value: &str) -> Option<std::time::Duration> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(value)
+        .ok()?;
+    let left = when.duration_since(jiff::Timestamp::now());
+    Some(std::time::Duration::try_from(left).unwrap_or_default())
+}
+
 /// The error for an answer the caller does not handle itself (anything but 200, and
 /// 409 for verify and rotate).
 pub fn failure(endpoint: Endpoint, answer: &Answer, target: &Target) -> anyhow::Error {
@@ -211,12 +239,13 @@ pub fn failure(endpoint: Endpoint, answer: &Answer, target: &Target) -> anyhow::
             target.offline
         ),
         429 => {
-            let wait = match answer.retry_after.as_deref().map(str::trim) {
+            let header = answer.retry_after.as_deref().map(str::trim);
+            let wait = match header {
                 Some(secs) if secs.parse::<u64>().is_ok() => format!("retry in {secs} s"),
                 Some(other) if !other.is_empty() => format!("retry after {other}"),
                 _ => "retry later".to_owned(),
             };
-            if from_api_server {
+            let message = if from_api_server {
                 format!(
                     "rate limited by the Kubernetes API server{}; {wait}",
                     answer.detail_suffix(": ")
@@ -227,7 +256,11 @@ pub fn failure(endpoint: Endpoint, answer: &Answer, target: &Target) -> anyhow::
                     .map(|d| format!(" (the controller said: {d})"))
                     .unwrap_or_default();
                 format!("rate limited by the controller (--rate-limit); {wait}{said}")
-            }
+            };
+            return anyhow::Error::new(RateLimited {
+                message,
+                retry_after: header.and_then(retry_after),
+            });
         }
         413 => format!(
             "too large for the controller ({}{}); the controller limits the size of a request",
@@ -360,6 +393,33 @@ mod tests {
         assert_eq!(
             e,
             "rate limited by the controller (--rate-limit); retry in 7 s"
+        );
+        let typed = failure(Endpoint::Rotate, &limited, &target());
+        let typed = typed
+            .downcast_ref::<RateLimited>()
+            .expect("a RateLimited error");
+        assert_eq!(typed.retry_after, Some(std::time::Duration::from_secs(7)));
+        let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(20);
+        limited.retry_after = Some(
+            jiff::fmt::rfc2822::DateTimePrinter::new()
+                .timestamp_to_rfc9110_string(&soon)
+                .expect("date"),
+        );
+        let dated = failure(Endpoint::Rotate, &limited, &target());
+        let wait = dated
+            .downcast_ref::<RateLimited>()
+            .and_then(|r| r.retry_after)
+            .expect("a wait");
+        assert!(
+            wait > std::time::Duration::from_secs(15) && wait <= std::time::Duration::from_secs(20),
+            "{wait:?}"
+        );
+        limited.retry_after = Some("Sun, 06 Nov 1994 08:49:37 GMT".into());
+        let past = failure(Endpoint::Rotate, &limited, &target());
+        assert_eq!(
+            past.downcast_ref::<RateLimited>()
+                .and_then(|r| r.retry_after),
+            Some(std::time::Duration::ZERO)
         );
 
         let no_endpoints = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no endpoints available for service \"sealed-secrets-controller\"","reason":"ServiceUnavailable","code":503}"#;
