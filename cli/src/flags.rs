@@ -64,6 +64,108 @@ pub enum Command {
     Keys(Box<crate::keys::KeysArgs>),
 }
 
+/// Where the controller is and how to reach the API server, for the subcommands
+/// (`keys`, `reencrypt`). Unset values come from the same flags given before the
+/// subcommand, then from their defaults.
+#[derive(Args, Debug, Default)]
+pub struct Connection {
+    /// Name of sealed-secrets controller. [default: sealed-secrets-controller]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAME",
+        hide_env_values = true,
+        value_name = "NAME",
+        help_heading = "Controller"
+    )]
+    pub controller_name: Option<String>,
+
+    /// Namespace of sealed-secrets controller, where its key Secrets are. [default: kube-system]
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
+        hide_env_values = true,
+        value_name = "NAMESPACE",
+        help_heading = "Controller"
+    )]
+    pub controller_namespace: Option<String>,
+
+    #[command(flatten)]
+    pub kube: KubeFlags,
+}
+
+impl Connection {
+    /// The `Flags` the online client takes: these flags, else those given before the
+    /// subcommand (`parent`).
+    pub fn into_flags(self, parent: Flags) -> Flags {
+        Flags {
+            controller_name: self.controller_name.unwrap_or(parent.controller_name),
+            controller_namespace: self
+                .controller_namespace
+                .unwrap_or(parent.controller_namespace),
+            kube: merge_kube(self.kube, parent.kube),
+            logging: parent.logging,
+            ..Flags::default()
+        }
+    }
+}
+
+/// Each kubectl flag from `own`, else from `parent`.
+fn merge_kube(own: KubeFlags, parent: KubeFlags) -> KubeFlags {
+    let KubeFlags {
+        kubeconfig,
+        namespace,
+        context,
+        cluster,
+        user,
+        server,
+        token,
+        certificate_authority,
+        client_certificate,
+        client_key,
+        insecure_skip_tls_verify,
+        tls_server_name,
+        request_timeout,
+        as_user,
+        as_group,
+        as_uid,
+        username,
+        password,
+        proxy_url,
+        disable_compression,
+    } = own;
+    let default_timeout = |t: &str| t.trim().is_empty() || t.trim() == "0";
+    KubeFlags {
+        kubeconfig: kubeconfig.or(parent.kubeconfig),
+        namespace: namespace.or(parent.namespace),
+        context: context.or(parent.context),
+        cluster: cluster.or(parent.cluster),
+        user: user.or(parent.user),
+        server: server.or(parent.server),
+        token: token.or(parent.token),
+        certificate_authority: certificate_authority.or(parent.certificate_authority),
+        client_certificate: client_certificate.or(parent.client_certificate),
+        client_key: client_key.or(parent.client_key),
+        insecure_skip_tls_verify: insecure_skip_tls_verify || parent.insecure_skip_tls_verify,
+        tls_server_name: tls_server_name.or(parent.tls_server_name),
+        request_timeout: if default_timeout(&request_timeout) {
+            parent.request_timeout
+        } else {
+            request_timeout
+        },
+        as_user: as_user.or(parent.as_user),
+        as_group: if as_group.is_empty() {
+            parent.as_group
+        } else {
+            as_group
+        },
+        as_uid: as_uid.or(parent.as_uid),
+        username: username.or(parent.username),
+        password: password.or(parent.password),
+        proxy_url: proxy_url.or(parent.proxy_url),
+        disable_compression: disable_compression || parent.disable_compression,
+    }
+}
+
 /// `kubeseal reencrypt`: where to look, and how to reach the controller (the same flags
 /// as the online modes, accepted after the subcommand).
 #[derive(Args, Debug)]
@@ -82,28 +184,8 @@ pub struct ReencryptArgs {
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL")]
     pub no_progress: bool,
 
-    /// Name of sealed-secrets controller. [default: sealed-secrets-controller]
-    #[arg(
-        long,
-        env = "SEALED_SECRETS_CONTROLLER_NAME",
-        hide_env_values = true,
-        value_name = "NAME",
-        help_heading = "Controller"
-    )]
-    pub controller_name: Option<String>,
-
-    /// Namespace of sealed-secrets controller. [default: kube-system]
-    #[arg(
-        long,
-        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
-        hide_env_values = true,
-        value_name = "NAMESPACE",
-        help_heading = "Controller"
-    )]
-    pub controller_namespace: Option<String>,
-
     #[command(flatten)]
-    pub kube: KubeFlags,
+    pub connection: Connection,
 
     #[command(flatten)]
     pub logging: LoggingFlags,
@@ -601,5 +683,42 @@ mod tests {
             checked >= 50,
             "only {checked} flags found in the usage text"
         );
+    }
+}
+
+#[cfg(test)]
+mod connection_tests {
+    use super::*;
+
+    #[test]
+    fn flags_after_the_subcommand_win_over_those_before_it() {
+        let parent = Flags {
+            controller_name: "sealed-secrets-controller".into(),
+            controller_namespace: "kube-system".into(),
+            kube: KubeFlags {
+                kubeconfig: Some("parent".into()),
+                context: Some("ctx".into()),
+                request_timeout: "5s".into(),
+                as_group: vec!["g".into()],
+                ..KubeFlags::default()
+            },
+            ..Flags::default()
+        };
+        let own = Connection {
+            controller_namespace: Some("security".into()),
+            kube: KubeFlags {
+                kubeconfig: Some("own".into()),
+                request_timeout: "0".into(),
+                ..KubeFlags::default()
+            },
+            ..Connection::default()
+        };
+        let f = own.into_flags(parent);
+        assert_eq!(f.controller_name, "sealed-secrets-controller");
+        assert_eq!(f.controller_namespace, "security");
+        assert_eq!(f.kube.kubeconfig.as_deref(), Some("own"));
+        assert_eq!(f.kube.context.as_deref(), Some("ctx"));
+        assert_eq!(f.kube.request_timeout, "5s");
+        assert_eq!(f.kube.as_group, ["g"]);
     }
 }

@@ -11,7 +11,7 @@ mod backup;
 mod inventory;
 mod report;
 
-use crate::flags::{Flags, KubeFlags, go_bool};
+use crate::flags::{Connection, Flags, go_bool};
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -109,165 +109,30 @@ pub enum Output {
     Yaml,
 }
 
-/// Where the controller is and how to reach the API server. Unset values come from the
-/// same flags given before `keys`, then from their defaults.
-#[derive(Args, Debug, Default)]
-pub struct Connection {
-    /// Name of sealed-secrets controller. [default: sealed-secrets-controller]
-    #[arg(
-        long,
-        env = "SEALED_SECRETS_CONTROLLER_NAME",
-        hide_env_values = true,
-        value_name = "NAME",
-        help_heading = "Controller"
-    )]
-    pub controller_name: Option<String>,
-
-    /// Namespace of sealed-secrets controller, where its key Secrets are. [default: kube-system]
-    #[arg(
-        long,
-        env = "SEALED_SECRETS_CONTROLLER_NAMESPACE",
-        hide_env_values = true,
-        value_name = "NAMESPACE",
-        help_heading = "Controller"
-    )]
-    pub controller_namespace: Option<String>,
-
-    #[command(flatten)]
-    pub kube: KubeFlags,
-}
-
 /// Runs one `keys` verb; `parent` holds the flags given before `keys`.
 pub fn run(args: KeysArgs, parent: Flags) -> Result<()> {
     match args.verb {
         Verb::List { output, connection } => {
-            report::list(&flags(connection, parent), output.output)
+            report::list(&connection.into_flags(parent), output.output)
         }
         Verb::Dependents {
             key,
             output,
             connection,
-        } => report::dependents(&flags(connection, parent), &key.key, output.output),
+        } => report::dependents(&connection.into_flags(parent), &key.key, output.output),
         Verb::Retire {
             key,
             dry_run,
             force,
             connection,
-        } => report::retire(&flags(connection, parent), &key.key, dry_run, force),
+        } => report::retire(&connection.into_flags(parent), &key.key, dry_run, force),
         Verb::Backup { file, connection } => {
-            backup::backup(&flags(connection, parent), file.as_deref())
+            backup::backup(&connection.into_flags(parent), file.as_deref())
         }
         Verb::Restore {
             file,
             dry_run,
             connection,
-        } => backup::restore(&flags(connection, parent), &file, dry_run),
-    }
-}
-
-/// The `Flags` the online client takes: the verb's connection flags, else those given
-/// before `keys`.
-fn flags(connection: Connection, parent: Flags) -> Flags {
-    Flags {
-        controller_name: connection.controller_name.unwrap_or(parent.controller_name),
-        controller_namespace: connection
-            .controller_namespace
-            .unwrap_or(parent.controller_namespace),
-        kube: merge(connection.kube, parent.kube),
-        ..Flags::default()
-    }
-}
-
-/// Each kubectl flag from `own`, else from `parent`.
-fn merge(own: KubeFlags, parent: KubeFlags) -> KubeFlags {
-    let KubeFlags {
-        kubeconfig,
-        namespace,
-        context,
-        cluster,
-        user,
-        server,
-        token,
-        certificate_authority,
-        client_certificate,
-        client_key,
-        insecure_skip_tls_verify,
-        tls_server_name,
-        request_timeout,
-        as_user,
-        as_group,
-        as_uid,
-        username,
-        password,
-        proxy_url,
-        disable_compression,
-    } = own;
-    let default_timeout = |t: &str| t.trim().is_empty() || t.trim() == "0";
-    KubeFlags {
-        kubeconfig: kubeconfig.or(parent.kubeconfig),
-        namespace: namespace.or(parent.namespace),
-        context: context.or(parent.context),
-        cluster: cluster.or(parent.cluster),
-        user: user.or(parent.user),
-        server: server.or(parent.server),
-        token: token.or(parent.token),
-        certificate_authority: certificate_authority.or(parent.certificate_authority),
-        client_certificate: client_certificate.or(parent.client_certificate),
-        client_key: client_key.or(parent.client_key),
-        insecure_skip_tls_verify: insecure_skip_tls_verify || parent.insecure_skip_tls_verify,
-        tls_server_name: tls_server_name.or(parent.tls_server_name),
-        request_timeout: if default_timeout(&request_timeout) {
-            parent.request_timeout
-        } else {
-            request_timeout
-        },
-        as_user: as_user.or(parent.as_user),
-        as_group: if as_group.is_empty() {
-            parent.as_group
-        } else {
-            as_group
-        },
-        as_uid: as_uid.or(parent.as_uid),
-        username: username.or(parent.username),
-        password: password.or(parent.password),
-        proxy_url: proxy_url.or(parent.proxy_url),
-        disable_compression: disable_compression || parent.disable_compression,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_after_the_verb_win_over_those_before_keys() {
-        let parent = Flags {
-            controller_name: "sealed-secrets-controller".into(),
-            controller_namespace: "kube-system".into(),
-            kube: KubeFlags {
-                kubeconfig: Some("parent".into()),
-                context: Some("ctx".into()),
-                request_timeout: "5s".into(),
-                as_group: vec!["g".into()],
-                ..KubeFlags::default()
-            },
-            ..Flags::default()
-        };
-        let own = Connection {
-            controller_namespace: Some("security".into()),
-            kube: KubeFlags {
-                kubeconfig: Some("own".into()),
-                request_timeout: "0".into(),
-                ..KubeFlags::default()
-            },
-            ..Connection::default()
-        };
-        let f = flags(own, parent);
-        assert_eq!(f.controller_name, "sealed-secrets-controller");
-        assert_eq!(f.controller_namespace, "security");
-        assert_eq!(f.kube.kubeconfig.as_deref(), Some("own"));
-        assert_eq!(f.kube.context.as_deref(), Some("ctx"));
-        assert_eq!(f.kube.request_timeout, "5s");
-        assert_eq!(f.kube.as_group, ["g"]);
+        } => backup::restore(&connection.into_flags(parent), &file, dry_run),
     }
 }

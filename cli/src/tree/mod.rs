@@ -13,7 +13,7 @@ mod document;
 mod retry;
 mod walk;
 
-use crate::flags::{Flags, KubeFlags, ReencryptArgs};
+use crate::flags::{Flags, ReencryptArgs};
 use crate::io::write_atomically;
 use crate::online::{Controller, OFFLINE_RE_ENCRYPT, Verdict};
 use anyhow::{Result, bail};
@@ -31,17 +31,12 @@ pub fn run(args: ReencryptArgs, top: Flags) -> Result<()> {
         paths,
         dry_run,
         no_progress,
-        controller_name,
-        controller_namespace,
-        kube,
+        connection,
         logging,
     } = args;
     let flags = Flags {
-        controller_name: controller_name.unwrap_or(top.controller_name),
-        controller_namespace: controller_namespace.unwrap_or(top.controller_namespace),
-        kube: merge_kube(kube, top.kube),
         logging,
-        ..Flags::default()
+        ..connection.into_flags(top)
     };
     let entries = walk::entries(&paths);
     let progress = Progress::new(entries.len() as u64, !no_progress);
@@ -300,64 +295,6 @@ impl Session<'_> {
 
 const KIND_BYTES: &[u8] = b"SealedSecret";
 
-/// The kubectl flags given after `reencrypt`, completed with those given before it
-/// (`kubeseal --kubeconfig FILE reencrypt DIR` works too); after the subcommand wins.
-fn merge_kube(after: KubeFlags, before: KubeFlags) -> KubeFlags {
-    // Destructured so that a new field cannot be forgotten here.
-    let KubeFlags {
-        kubeconfig,
-        namespace,
-        context,
-        cluster,
-        user,
-        server,
-        token,
-        certificate_authority,
-        client_certificate,
-        client_key,
-        insecure_skip_tls_verify,
-        tls_server_name,
-        request_timeout,
-        as_user,
-        as_group,
-        as_uid,
-        username,
-        password,
-        proxy_url,
-        disable_compression,
-    } = before;
-    KubeFlags {
-        kubeconfig: after.kubeconfig.or(kubeconfig),
-        namespace: after.namespace.or(namespace),
-        context: after.context.or(context),
-        cluster: after.cluster.or(cluster),
-        user: after.user.or(user),
-        server: after.server.or(server),
-        token: after.token.or(token),
-        certificate_authority: after.certificate_authority.or(certificate_authority),
-        client_certificate: after.client_certificate.or(client_certificate),
-        client_key: after.client_key.or(client_key),
-        insecure_skip_tls_verify: after.insecure_skip_tls_verify || insecure_skip_tls_verify,
-        tls_server_name: after.tls_server_name.or(tls_server_name),
-        request_timeout: if matches!(after.request_timeout.trim(), "" | "0") {
-            request_timeout
-        } else {
-            after.request_timeout
-        },
-        as_user: after.as_user.or(as_user),
-        as_group: if after.as_group.is_empty() {
-            as_group
-        } else {
-            after.as_group
-        },
-        as_uid: after.as_uid.or(as_uid),
-        username: after.username.or(username),
-        password: after.password.or(password),
-        proxy_url: after.proxy_url.or(proxy_url),
-        disable_compression: after.disable_compression || disable_compression,
-    }
-}
-
 /// One line on stdout; a closed stdout (`| head`) is not worth a panic.
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
@@ -428,27 +365,6 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_before_the_subcommand_fill_in() {
-        let before = KubeFlags {
-            kubeconfig: Some("before".into()),
-            context: Some("ctx".into()),
-            request_timeout: "5s".into(),
-            as_group: vec!["g".into()],
-            ..KubeFlags::default()
-        };
-        let after = KubeFlags {
-            kubeconfig: Some("after".into()),
-            request_timeout: "0".into(),
-            ..KubeFlags::default()
-        };
-        let merged = merge_kube(after, before);
-        assert_eq!(merged.kubeconfig.as_deref(), Some("after"));
-        assert_eq!(merged.context.as_deref(), Some("ctx"));
-        assert_eq!(merged.request_timeout, "5s");
-        assert_eq!(merged.as_group, ["g"]);
-    }
 
     #[test]
     fn report_lines_and_summary() {
