@@ -123,7 +123,7 @@ impl Metrics {
             http_duration.clone(),
         );
         let observed = Arc::new(Observed {
-            stores: Mutex::new(Vec::new()),
+            stores: Mutex::new(std::collections::BTreeMap::new()),
             keys,
             usage,
             omit_secret_labels,
@@ -141,12 +141,14 @@ impl Metrics {
     }
 
     /// Adds the SealedSecrets one reconcile loop watches.
-    pub fn watch_store(&self, store: Store<SealedSecret>) {
+    /// The store of one reconcile loop (`scope`: its namespace, or all). A loop started
+    /// again (a new leadership term) replaces its old, no longer updated store.
+    pub fn watch_store(&self, scope: &str, store: Store<SealedSecret>) {
         self.observed
             .stores
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(store);
+            .insert(scope.to_owned(), store);
     }
 
     pub fn unseal_request(&self) {
@@ -192,7 +194,7 @@ impl Metrics {
 
 /// Figures read at scrape time.
 struct Observed {
-    stores: Mutex<Vec<Store<SealedSecret>>>,
+    stores: Mutex<std::collections::BTreeMap<String, Store<SealedSecret>>>,
     keys: Arc<KeyRegistry>,
     usage: Arc<KeyUsage>,
     omit_secret_labels: bool,
@@ -226,7 +228,7 @@ fn unix_seconds(time: SystemTime) -> i64 {
 impl Observed {
     fn objects(&self) -> Vec<Arc<SealedSecret>> {
         let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
-        stores.iter().flat_map(|s| s.state()).collect()
+        stores.values().flat_map(|s| s.state()).collect()
     }
 }
 

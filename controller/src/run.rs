@@ -467,7 +467,8 @@ pub async fn run_loop(spec: LoopSpec) {
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
 
-    ctx.metrics.watch_store(reader.clone());
+    let scope = namespace.clone().unwrap_or_else(|| "<all>".to_owned());
+    ctx.metrics.watch_store(&scope, reader.clone());
     let mut controller = Controller::for_stream(sealed_secrets, reader.clone())
         .with_config(ControllerConfig::default().concurrency(16))
         .reconcile_on(retry_on_new_keys(ctx.registry.subscribe(), reader));
@@ -478,7 +479,6 @@ pub async fn run_loop(spec: LoopSpec) {
                 namespace.as_deref(),
             )));
     }
-    let scope = namespace.unwrap_or_else(|| "<all>".to_owned());
     controller
         .graceful_shutdown_on(stopped(stop))
         .run(reconcile, error_policy, ctx)

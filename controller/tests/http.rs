@@ -506,7 +506,7 @@ async fn condition_info_and_keys_in_use_come_from_the_watched_objects() {
         &support::fingerprint("B"),
     );
     let metrics = Metrics::new(Arc::clone(&registry), Arc::clone(&usage), false);
-    metrics.watch_store(reader.clone());
+    metrics.watch_store("<all>", reader.clone());
     let text = metrics.encode().unwrap();
     for expected in [
         "sealed_secrets_controller_condition_info{namespace=\"ns\",name=\"good\",condition=\"Synced\"} 1",
@@ -523,8 +523,17 @@ async fn condition_info_and_keys_in_use_come_from_the_watched_objects() {
     assert!(text.contains(&format!("{} 2", by_key("B"))), "{text}");
     assert!(text.contains(&format!("{} 0", by_key("A"))), "{text}");
 
+    // A loop started again (a new leadership term) replaces its store: the objects of
+    // the old one are not reported twice, nor kept once gone.
+    let (fresh, _fresh_writer) = reflector::store::<SealedSecret>();
+    metrics.watch_store("<all>", fresh);
+    assert!(
+        !metrics.encode().unwrap().contains("condition_info{"),
+        "a replaced store still reports"
+    );
+
     let private = Metrics::new(registry, usage, true);
-    private.watch_store(reader);
+    private.watch_store("<all>", reader);
     assert!(!private.encode().unwrap().contains("condition_info"));
 }
 
