@@ -23,8 +23,10 @@ fn activates_at(key: &KeyEntry, delay: Duration) -> Option<SystemTime> {
 }
 
 /// The position of the sealing key in `keys` (newest first): the newest key with a
-/// certificate that has waited out `delay`, else (only held-back keys, as on a
-/// fresh cluster) the newest with a certificate, so that sealing is possible at all.
+/// certificate that has waited out `delay`; else, when every key is younger than the
+/// delay (a fresh cluster, or a key forced soon after the previous one), the oldest
+/// with a certificate: the one most likely in a backup already, and on a fresh
+/// cluster the only one, so that sealing is possible at all.
 pub(super) fn sealing_index(
     keys: &[Arc<KeyEntry>],
     delay: Duration,
@@ -39,10 +41,11 @@ pub(super) fn sealing_index(
     if delay.is_zero() {
         return newest;
     }
+    let oldest = certified.clone().last().map(|(i, _)| i);
     certified
         .find(|(_, k)| activates_at(k, delay).is_some_and(|t| t <= now))
         .map(|(i, _)| i)
-        .or(newest)
+        .or(oldest)
 }
 
 /// Every key in `keys` (newest first) with its role at `now`.

@@ -173,6 +173,7 @@ fn key_without_certificate_decrypts_but_never_seals() {
 
 const DAY: u64 = 24 * 3600;
 const HOUR: Duration = Duration::from_secs(3600);
+const DAY_DURATION: Duration = Duration::from_secs(DAY);
 
 fn created_at(which: &str, second: i64) -> Secret {
     let mut secret = vector_key(which);
@@ -225,6 +226,38 @@ fn held_back_key_decrypts_at_once_but_seals_only_after_the_delay() {
     let inventory = registry.inventory_at(over);
     assert!(inventory[0].active && inventory[0].held_back_until.is_none());
     assert!(!inventory[1].active);
+}
+
+/// A key forced within the delay of the previous one (A one day old, B just made,
+/// delay two days): neither has waited it out, and the older keeps sealing.
+#[test]
+fn a_key_forced_soon_after_the_previous_one_is_held_back_too() {
+    let registry = held_back_registry(2 * DAY_DURATION, &["A", "B"]);
+    let just_made = at(T + DAY + 1);
+    let sealing = registry.sealing_key_at(just_made).expect("sealing key");
+    assert_eq!(sealing.fingerprint, fingerprint_of("A"));
+    let inventory = registry.inventory_at(just_made);
+    assert_eq!(inventory[0].key.fingerprint, fingerprint_of("B"));
+    assert_eq!(
+        inventory[0].held_back_until,
+        Some(at(T + DAY) + 2 * DAY_DURATION)
+    );
+    assert!(inventory[1].active);
+    // A has waited out the delay first, and seals until B has too.
+    assert_eq!(
+        registry
+            .sealing_key_at(at(T) + 2 * DAY_DURATION)
+            .expect("key")
+            .fingerprint,
+        fingerprint_of("A")
+    );
+    assert_eq!(
+        registry
+            .sealing_key_at(at(T + DAY) + 2 * DAY_DURATION)
+            .expect("key")
+            .fingerprint,
+        fingerprint_of("B")
+    );
 }
 
 #[test]
