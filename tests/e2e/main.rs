@@ -14,6 +14,7 @@ mod keys;
 mod kubeseal_cli;
 mod lifecycle;
 mod ownership;
+mod runbook;
 mod selection;
 mod templates;
 mod upstream_vectors;

@@ -12,7 +12,8 @@
 //! - from 1.35 on it reads the EndpointSlices labelled `kubernetes.io/service-name`.
 //!
 //! Endpoint addresses may not be loopback, so the controller listens on all interfaces
-//! and is advertised at this machine's address towards the API server.
+//! and is advertised at this machine's address towards the API server. [`repoint`]
+//! moves the Service to a controller restarted on another port (a rolling update).
 
 use crate::harness::Ctx;
 use anyhow::{Context, Result, anyhow, bail};
@@ -232,6 +233,75 @@ pub async fn expose(
         proxy_id: format!("http:{name}:{port_name}"),
         pod_problem,
     })
+}
+
+/// Points the Service `name` that [`expose`] wrote in `ns` at another port of the same
+/// address, e.g. a controller restarted on a new port 0 (as a rolling update replaces
+/// the pods behind a Service): the Service's targetPort and the port named `port_name`
+/// of its Endpoints and EndpointSlice become `port`. The placeholder Pod stays valid
+/// (it holds the address, not the port).
+pub async fn repoint(ctx: &Ctx, ns: &str, name: &str, port_name: &str, port: u16) -> Result<()> {
+    let client = ctx.client().clone();
+    let number = i32::from(port);
+    let named = |n: &Option<String>| n.as_deref().unwrap_or_default() == port_name;
+
+    let services: Api<Service> = Api::namespaced(client.clone(), ns);
+    let mut service = services
+        .get(name)
+        .await
+        .with_context(|| format!("reading Service {ns}/{name}"))?;
+    for p in service
+        .spec
+        .iter_mut()
+        .flat_map(|s| s.ports.iter_mut().flatten())
+        .filter(|p| named(&p.name))
+    {
+        p.target_port =
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(number));
+    }
+    services
+        .replace(name, &PostParams::default(), &service)
+        .await
+        .with_context(|| format!("repointing Service {ns}/{name} to port {port}"))?;
+
+    let endpoints_api: Api<Endpoints> = Api::namespaced(client.clone(), ns);
+    let mut endpoints = endpoints_api
+        .get(name)
+        .await
+        .with_context(|| format!("reading Endpoints {ns}/{name}"))?;
+    let mut found = false;
+    for p in endpoints
+        .subsets
+        .iter_mut()
+        .flatten()
+        .flat_map(|s| s.ports.iter_mut().flatten())
+        .filter(|p| named(&p.name))
+    {
+        p.port = number;
+        found = true;
+    }
+    if !found {
+        bail!("Endpoints {ns}/{name} have no port named {port_name:?}");
+    }
+    endpoints_api
+        .replace(name, &PostParams::default(), &endpoints)
+        .await
+        .with_context(|| format!("repointing Endpoints {ns}/{name} to port {port}"))?;
+
+    let slice_name = format!("{name}-e2e");
+    let slices: Api<EndpointSlice> = Api::namespaced(client, ns);
+    let mut slice = slices
+        .get(&slice_name)
+        .await
+        .with_context(|| format!("reading EndpointSlice {ns}/{slice_name}"))?;
+    for p in slice.ports.iter_mut().flatten().filter(|p| named(&p.name)) {
+        p.port = Some(number);
+    }
+    slices
+        .replace(&slice_name, &PostParams::default(), &slice)
+        .await
+        .with_context(|| format!("repointing EndpointSlice {ns}/{slice_name} to port {port}"))?;
+    Ok(())
 }
 
 /// A Pod that never runs (no scheduler takes it), with `ip` as its address.
