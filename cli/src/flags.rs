@@ -37,7 +37,7 @@ Examples:
     disable_version_flag = true,
     disable_help_subcommand = true,
     after_long_help = EXAMPLES,
-    override_usage = "kubeseal [FLAGS] < secret.yaml > sealed-secret.json\n       kubeseal completion <SHELL>"
+    override_usage = "kubeseal [FLAGS] < secret.yaml > sealed-secret.json\n       kubeseal keys <list|dependents|retire|backup|restore> [FLAGS]\n       kubeseal reencrypt [--dry-run] PATH... [FLAGS]\n       kubeseal completion <SHELL>"
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -41,7 +41,7 @@ pub(super) fn sealing_index(
     if delay.is_zero() {
         return newest;
     }
-    let oldest = certified.clone().last().map(|(i, _)| i);
+    let oldest = certified.clone().next_back().map(|(i, _)| i);
     certified
         .find(|(_, k)| activates_at(k, delay).is_some_and(|t| t <= now))
         .map(|(i, _)| i)
