@@ -81,6 +81,8 @@ pub struct Checked {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub labels: std::collections::BTreeMap<String, String>,
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// `--leader-elect` settings; `None` when election is off.
+    pub election: Option<ElectionConfig>,
 }
 
 /// Checks the flags clap cannot, so a typo fails at once with the flag's name.
@@ -105,6 +107,7 @@ pub fn check(flags: &Flags) -> Result<Checked> {
             .map_err(|e| anyhow!(e))?,
         annotations: parse_key_values("privatekey-annotations", &flags.privatekey_annotations)
             .map_err(|e| anyhow!(e))?,
+        election: election_config(flags)?,
     })
 }
 
@@ -116,6 +119,7 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         trusted_proxies,
         labels,
         annotations,
+        election,
     } = checked;
     let namespaces = watched_namespaces(&flags, &home);
     tracing::info!(home = %home, namespaces = ?namespaces.as_deref().unwrap_or(&["<all>".to_owned()]), "Starting sealed-secrets controller");
@@ -133,21 +137,6 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
 
     let (manual_tx, mut manual_rx) = mpsc::channel(1);
     spawn_key_signal(manual_tx);
-    let generator = KeyGenerator {
-        client: client.clone(),
-        namespace: home.clone(),
-        prefix: flags.key_prefix.clone(),
-        bits: flags.key_size,
-        validity: flags.key_ttl,
-        common_name: flags.my_cn.clone(),
-        labels,
-        annotations,
-        leader: Leadership::sole(),
-    };
-    if flags.renew_period().is_zero() {
-        tracing::info!("Key renewal disabled");
-    }
-
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -155,7 +144,6 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         let _ = stop_tx.send(true);
     });
 
-    let election = election_config(&flags)?;
     let leadership = match &election {
         Some(config) => {
             let leadership = Leadership::candidate();
@@ -171,9 +159,19 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         None => Leadership::sole(),
     };
     let generator = KeyGenerator {
+        client: client.clone(),
+        namespace: home.clone(),
+        prefix: flags.key_prefix.clone(),
+        bits: flags.key_size,
+        validity: flags.key_ttl,
+        common_name: flags.my_cn.clone(),
+        labels,
+        annotations,
         leader: Arc::clone(&leadership),
-        ..generator
     };
+    if flags.renew_period().is_zero() {
+        tracing::info!("Key renewal disabled");
+    }
 
     let mut ctx = Context::new(
         client.clone(),

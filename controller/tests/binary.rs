@@ -114,8 +114,16 @@ fn bad_values_fail_before_connecting() {
         ("--key-cutoff-time", "2026-01-01", "--key-cutoff-time"),
         ("--privatekey-labels", "novalue", "--privatekey-labels"),
         ("--key-size", "1024", "--key-size 1024"),
+        (
+            "--leader-elect-renew-deadline",
+            "20s",
+            "--leader-elect-lease-duration",
+        ),
     ] {
-        let assert = controller().args([flag, value]).assert().code(1);
+        let assert = controller()
+            .args(["--leader-elect", flag, value])
+            .assert()
+            .code(1);
         let stderr = String::from_utf8(assert.get_output().stderr.clone()).expect("utf-8");
         assert!(stderr.contains(says), "{flag}: {stderr}");
         assert!(

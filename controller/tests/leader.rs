@@ -78,10 +78,9 @@ async fn watch_pair(
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn one_leader_and_takeover_after_the_leader_is_killed() {
-    let fake = FakeApi::new();
-    let a = start(&fake, defaults("a"));
+/// "a" starts alone and leads; then "b" starts (default timings).
+async fn leader_then_candidate(fake: &FakeApi) -> (Replica, Replica) {
+    let a = start(fake, defaults("a"));
     watch_pair(
         &a.leadership,
         &Leadership::candidate(),
@@ -89,7 +88,13 @@ async fn one_leader_and_takeover_after_the_leader_is_killed() {
         |la, _| la,
     )
     .await;
-    let b = start(&fake, defaults("b"));
+    (a, start(fake, defaults("b")))
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_leader_and_takeover_after_the_leader_is_killed() {
+    let fake = FakeApi::new();
+    let (a, b) = leader_then_candidate(&fake).await;
     // B never leads while A renews.
     let quiet = Instant::now() + Duration::from_secs(60);
     watch_pair(
@@ -198,15 +203,7 @@ async fn a_leader_cut_off_stops_writing_before_another_takes_over() {
 #[tokio::test(start_paused = true)]
 async fn a_released_lease_is_taken_at_the_next_try() {
     let fake = FakeApi::new();
-    let a = start(&fake, defaults("a"));
-    watch_pair(
-        &a.leadership,
-        &Leadership::candidate(),
-        Duration::from_secs(5),
-        |la, _| la,
-    )
-    .await;
-    let b = start(&fake, defaults("b"));
+    let (a, b) = leader_then_candidate(&fake).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     // SIGTERM: stop, let the writers finish, give the Lease up.

@@ -229,6 +229,17 @@ async fn fetch_cert(ctx: &Ctx, front: &Front) -> Result<Vec<u8>> {
     Ok(r.body)
 }
 
+/// `kubeseal --fetch-cert`, which must give the certificate of `fingerprint`.
+async fn fetch_cert_of(ctx: &Ctx, front: &Front, fingerprint: &str, when: &str) -> Result<Vec<u8>> {
+    let served = fetch_cert(ctx, front).await?;
+    let got = certificate_from_pem(&served)?.fingerprint();
+    ensure!(
+        got == fingerprint,
+        "kubeseal --fetch-cert{when}: expected the certificate of {fingerprint}, got the certificate of {got}"
+    );
+    Ok(served)
+}
+
 /// One row of `kubeseal keys list`.
 #[derive(Debug, Clone, PartialEq)]
 struct KeyRow {
@@ -704,6 +715,34 @@ async fn start_replicas(
     Ok(out)
 }
 
+/// A rolling update: `n` new replicas of `spec` serve, the Service moves to them, and
+/// the old ones get SIGTERM (releasing the Lease).
+async fn roll(
+    ctx: &Ctx,
+    front: &mut Front,
+    old: Vec<(Controller, SocketAddr)>,
+    spec: &ControllerSpec,
+    n: usize,
+) -> Result<Vec<(Controller, SocketAddr)>> {
+    let new = start_replicas(ctx, spec, n).await?;
+    front.repoint(ctx, new[0].1).await?;
+    stop_replicas(old)?;
+    Ok(new)
+}
+
+/// Waits for exactly one key besides `old` in `home` (the cutoff's), and returns it.
+async fn new_key_next_to(ctx: &Ctx, home: &str, old: &Key) -> Result<Key> {
+    let keys = wait_keys(ctx, home, 2).await?;
+    let new = keys[0].clone();
+    ensure!(
+        keys[1].fingerprint == old.fingerprint && new.fingerprint != old.fingerprint,
+        "after the rollout with a cutoff: expected a new key next to {}, found {:?}",
+        old.fingerprint,
+        keys.iter().map(|k| &k.fingerprint).collect::<Vec<_>>()
+    );
+    Ok(new)
+}
+
 /// Stops replicas as pods being replaced are stopped: SIGTERM, which releases the
 /// leader Lease.
 fn stop_replicas(replicas: Vec<(Controller, SocketAddr)>) -> Result<()> {
@@ -1073,13 +1112,7 @@ async fn rotate_reencrypt_and_retire() -> Result<()> {
 
         // ---- Routine renewal: fetch the certificate, seal a repository with it.
         let cert_path = tmp.join("cert.pem");
-        let served = fetch_cert(&ctx, &front).await?;
-        ensure!(
-            certificate_from_pem(&served)?.fingerprint() == old.fingerprint,
-            "kubeseal --fetch-cert: expected the only key's certificate ({}), got:\n{}",
-            old.fingerprint,
-            String::from_utf8_lossy(&served)
-        );
+        let served = fetch_cert_of(&ctx, &front, &old.fingerprint, "").await?;
         write(&cert_path, &served)?;
         let repo = tmp.join("repo");
         let items = repository_items();
@@ -1125,18 +1158,9 @@ async fn rotate_reencrypt_and_retire() -> Result<()> {
         // ---- Force a new key now: SEALED_SECRETS_KEY_CUTOFF_TIME="$(date -R)", rolled.
         let cutoff = cutoff_after(&old).await?;
         println!("rolling the replicas with --key-cutoff-time {cutoff:?}");
-        let second = start_replicas(&ctx, &spec.clone().arg("--key-cutoff-time").arg(&cutoff), 2).await?;
-        front.repoint(&ctx, second[0].1).await?;
         let written_before = count_in_logs(&first, "New key written");
-        stop_replicas(first)?;
-        let keys = wait_keys(&ctx, &home, 2).await?;
-        let new = keys[0].clone();
-        ensure!(
-            keys[1].fingerprint == old.fingerprint && new.fingerprint != old.fingerprint,
-            "after the rollout with a cutoff: expected a new key next to {}, found {:?}",
-            old.fingerprint,
-            keys.iter().map(|k| &k.fingerprint).collect::<Vec<_>>()
-        );
+        let second = roll(&ctx, &mut front, first, &spec.clone().arg("--key-cutoff-time").arg(&cutoff), 2).await?;
+        let new = new_key_next_to(&ctx, &home, &old).await?;
         ensure!(
             written_before == 1,
             "expected `New key written` once by the first replicas (the first key), found {written_before}"
@@ -1158,13 +1182,7 @@ async fn rotate_reencrypt_and_retire() -> Result<()> {
                 "kubeseal keys list after the cutoff: expected 4 SealedSecrets on the old key and 0 on the new one, got {rows:?}"
             );
         }
-        let served = fetch_cert(&ctx, &front).await?;
-        ensure!(
-            certificate_from_pem(&served)?.fingerprint() == new.fingerprint,
-            "kubeseal --fetch-cert after the cutoff: expected the new key {}, got the certificate of {}",
-            new.fingerprint,
-            certificate_from_pem(&served)?.fingerprint()
-        );
+        let served = fetch_cert_of(&ctx, &front, &new.fingerprint, " after the cutoff").await?;
         write(&cert_path, &served)?;
 
         if front.proxied() {
@@ -1462,13 +1480,7 @@ async fn hold_back_backup_restore_and_move() -> Result<()> {
 
         // The repository: db in app, mover in move, sealed offline with cert.pem.
         let cert_path = tmp.join("cert.pem");
-        let served = fetch_cert(&ctx, &front).await?;
-        ensure!(
-            certificate_from_pem(&served)?.fingerprint() == old.fingerprint,
-            "kubeseal --fetch-cert: expected the cluster's key {}, got the certificate of {}",
-            old.fingerprint,
-            certificate_from_pem(&served)?.fingerprint()
-        );
+        let served = fetch_cert_of(&ctx, &front, &old.fingerprint, "").await?;
         write(&cert_path, &served)?;
         let db_values = bytes_map(&[("user", b"app"), ("password", b"db password")]);
         let db_sealed = seal_text(&ctx, &cert_path, "strict", &plain_secret(&app, "db", &db_values, json!({}), json!({}))).await?;
@@ -1494,17 +1506,8 @@ async fn hold_back_backup_restore_and_move() -> Result<()> {
         // ---- A new key (a cutoff), held back by the delay: it does not seal yet.
         let cutoff = cutoff_after(&old).await?;
         println!("rolling the controller with --key-activation-delay 1h --key-cutoff-time {cutoff:?}");
-        let second = start_replicas(&ctx, &spec.clone().arg("--key-cutoff-time").arg(&cutoff), 1).await?;
-        front.repoint(&ctx, second[0].1).await?;
-        stop_replicas(first)?;
-        let keys = wait_keys(&ctx, &src, 2).await?;
-        let new = keys[0].clone();
-        ensure!(
-            keys[1].fingerprint == old.fingerprint && new.fingerprint != old.fingerprint,
-            "after the rollout with a cutoff: expected a new key next to {}, found {:?}",
-            old.fingerprint,
-            keys.iter().map(|k| &k.fingerprint).collect::<Vec<_>>()
-        );
+        let second = roll(&ctx, &mut front, first, &spec.clone().arg("--key-cutoff-time").arg(&cutoff), 1).await?;
+        let new = new_key_next_to(&ctx, &src, &old).await?;
         wait_logged(&ctx, &second, "New key written", 1).await?;
         let rows = wait_key_list(&ctx, &front, "the new key on top", |rows| {
             rows.len() == 2 && rows[0].fingerprint == new.fingerprint
@@ -1523,13 +1526,7 @@ async fn hold_back_backup_restore_and_move() -> Result<()> {
             "keys list with a held-back key: expected the previous key {} still ACTIVE yes, got {rows:?}",
             old.fingerprint
         );
-        let served = fetch_cert(&ctx, &front).await?;
-        ensure!(
-            certificate_from_pem(&served)?.fingerprint() == old.fingerprint,
-            "kubeseal --fetch-cert with a held-back key: expected the previous key {}, got the certificate of {}",
-            old.fingerprint,
-            certificate_from_pem(&served)?.fingerprint()
-        );
+        fetch_cert_of(&ctx, &front, &old.fingerprint, " with a held-back key").await?;
         if front.proxied() {
             // /v1/rotate keeps sealing with the previous key too.
             let out = ks_ok(&ctx, &src, &["--re-encrypt"], db_sealed.as_bytes()).await?;
@@ -1593,8 +1590,10 @@ async fn hold_back_backup_restore_and_move() -> Result<()> {
         );
 
         // ---- The backup has it: roll without the delay. The cutoff left set is harmless.
-        let third = start_replicas(
+        let third = roll(
             &ctx,
+            &mut front,
+            second,
             &ControllerSpec::new(&src)
                 .watch(&app)
                 .watch(&moving)
@@ -1605,8 +1604,6 @@ async fn hold_back_backup_restore_and_move() -> Result<()> {
             1,
         )
         .await?;
-        front.repoint(&ctx, third[0].1).await?;
-        stop_replicas(second)?;
         wait_logged(&ctx, &third, "became the leader", 1).await?;
         let rows = wait_key_list(&ctx, &front, "the new key sealing", |rows| {
             rows.len() == 2 && rows[0].active == "yes"
@@ -1618,13 +1615,7 @@ async fn hold_back_backup_restore_and_move() -> Result<()> {
             new.fingerprint,
             old.fingerprint
         );
-        let served = fetch_cert(&ctx, &front).await?;
-        ensure!(
-            certificate_from_pem(&served)?.fingerprint() == new.fingerprint,
-            "kubeseal --fetch-cert without the delay: expected the new key {}, got the certificate of {}",
-            new.fingerprint,
-            certificate_from_pem(&served)?.fingerprint()
-        );
+        fetch_cert_of(&ctx, &front, &new.fingerprint, " without the delay").await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let present = all_key_secrets(&ctx, &src).await?;
         ensure!(
@@ -1766,13 +1757,7 @@ async fn hold_back_backup_restore_and_move() -> Result<()> {
         let api = ctx.controller_api(&target_controller).await?.api;
         let target_front = Front::expose(&ctx, &target, api, Some(&front)).await?;
         let target_cert = tmp.join("target-cert.pem");
-        let served = fetch_cert(&ctx, &target_front).await?;
-        ensure!(
-            certificate_from_pem(&served)?.fingerprint() == target_key.fingerprint,
-            "kubeseal --fetch-cert of the target: expected its key {}, got the certificate of {}",
-            target_key.fingerprint,
-            certificate_from_pem(&served)?.fingerprint()
-        );
+        let served = fetch_cert_of(&ctx, &target_front, &target_key.fingerprint, " of the target").await?;
         write(&target_cert, &served)?;
         // kubeseal --recovery-unseal --recovery-private-key keys-backup.yaml -o yaml < mover-sealed.yaml \
         //   | kubeseal --cert target-cert.pem -o yaml > mover-sealed-target.yaml

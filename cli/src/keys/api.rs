@@ -255,15 +255,7 @@ pub fn refused(answer: &Answer, action: &str, permission: &str) -> anyhow::Error
 
 /// Percent-encodes one path segment or query value.
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::online::percent_encode(text, b"")
 }
 
 #[cfg(test)]

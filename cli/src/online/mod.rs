@@ -12,7 +12,7 @@ use crate::modes::request_timeout;
 use anyhow::{Context, Result, anyhow};
 use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, StatusCode};
-pub use proxy::{Answer, RateLimited};
+pub use proxy::{Answer, RateLimited, percent_encode};
 use proxy::{Endpoint, Target};
 use std::time::Duration;
 

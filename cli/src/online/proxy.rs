@@ -43,9 +43,15 @@ pub fn proxy_base(namespace: &str, name: &str, port_name: &str) -> String {
 
 /// Percent-encodes what may not appear raw in one path segment (`:` may).
 fn escape(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:@!$&'()*+,;=".contains(&b) {
+    percent_encode(segment, b":@!$&'()*+,;=")
+}
+
+/// Percent-encodes `text`, leaving unreserved characters (RFC 3986) and `raw` as
+/// they are.
+pub fn percent_encode(text: &str, raw: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || raw.contains(&b) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -192,7 +192,7 @@ impl KeyRegistry {
     }
 
     /// The key to seal with at `now`: the newest key with a certificate whose ordering
-    /// time plus the activation delay has passed; if none has, the newest key with a
+    /// time plus the activation delay has passed; if none has, the oldest key with a
     /// certificate. A held-back key still decrypts (it is in [`KeyRegistry::keys`]).
     pub fn sealing_key_at(&self, now: SystemTime) -> Option<Arc<KeyEntry>> {
         let keys = self.keys();

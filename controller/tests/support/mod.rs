@@ -295,7 +295,82 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The kinds the fake creates and replaces the same way.
+#[derive(Clone, Copy)]
+enum Table {
+    Secrets,
+    Leases,
+}
+
+impl Table {
+    fn resource(self) -> &'static str {
+        match self {
+            Table::Secrets => "secrets",
+            Table::Leases => "leases.coordination.k8s.io",
+        }
+    }
+}
+
+type Answer = (StatusCode, Value);
+
 impl State {
+    fn table(&mut self, table: Table) -> &mut BTreeMap<(String, String), Value> {
+        match table {
+            Table::Secrets => &mut self.secrets,
+            Table::Leases => &mut self.leases,
+        }
+    }
+
+    /// POST: 409 AlreadyExists for a taken name.
+    fn create(&mut self, table: Table, object: Value) -> Answer {
+        let key = object_key(&object);
+        if self.table(table).contains_key(&key) {
+            return status(
+                409,
+                "AlreadyExists",
+                &format!("{} \"{}\" already exists", table.resource(), key.1),
+            );
+        }
+        let object = self.stamp(object);
+        self.table(table).insert(key, object.clone());
+        (StatusCode::CREATED, object)
+    }
+
+    /// PUT: 404 for a missing object, 409 Conflict for a stale resourceVersion (the
+    /// compare-and-swap leader election relies on), then `refuse`'s own checks.
+    fn replace(
+        &mut self,
+        table: Table,
+        key: (String, String),
+        body: Value,
+        refuse: impl FnOnce(&Value, &Value) -> Option<Answer>,
+    ) -> Answer {
+        let resource = table.resource();
+        let Some(existing) = self.table(table).get(&key) else {
+            return status(
+                404,
+                "NotFound",
+                &format!("{resource} \"{}\" not found", key.1),
+            );
+        };
+        if existing["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"] {
+            return status(
+                409,
+                "Conflict",
+                &format!(
+                    "Operation cannot be fulfilled on {resource} \"{}\": the object has been modified; please apply your changes to the latest version and try again",
+                    key.1
+                ),
+            );
+        }
+        if let Some(refused) = refuse(existing, &body) {
+            return refused;
+        }
+        let object = self.stamp(body);
+        self.table(table).insert(key, object.clone());
+        (StatusCode::OK, object)
+    }
+
     fn stamp(&mut self, mut object: Value) -> Value {
         self.next_version += 1;
         let meta = &mut object["metadata"];
@@ -371,17 +446,7 @@ impl State {
             ) => {
                 let mut lease = body;
                 lease["metadata"]["namespace"] = json!(ns);
-                let key = object_key(&lease);
-                if self.leases.contains_key(&key) {
-                    return status(
-                        409,
-                        "AlreadyExists",
-                        &format!("leases.coordination.k8s.io \"{}\" already exists", key.1),
-                    );
-                }
-                let lease = self.stamp(lease);
-                self.leases.insert(key, lease.clone());
-                (StatusCode::CREATED, lease)
+                self.create(Table::Leases, lease)
             }
             (
                 "PUT",
@@ -394,22 +459,12 @@ impl State {
                     "leases",
                     name,
                 ],
-            ) => {
-                let key = (ns.to_string(), name.to_string());
-                let Some(existing) = self.leases.get(&key) else {
-                    return status(404, "NotFound", "lease not found");
-                };
-                if existing["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"] {
-                    return status(
-                        409,
-                        "Conflict",
-                        "Operation cannot be fulfilled on leases.coordination.k8s.io: the object has been modified; please apply your changes to the latest version and try again",
-                    );
-                }
-                let lease = self.stamp(body);
-                self.leases.insert(key, lease.clone());
-                (StatusCode::OK, lease)
-            }
+            ) => self.replace(
+                Table::Leases,
+                (ns.to_string(), name.to_string()),
+                body,
+                |_, _| None,
+            ),
             ("POST", ["apis", "events.k8s.io", "v1", "namespaces", _, "events"]) => {
                 self.events.push(body.clone());
                 (StatusCode::CREATED, body)
@@ -439,42 +494,21 @@ impl State {
                     secret["metadata"]["name"] = json!(format!("{prefix}x{}", self.next_version));
                 }
                 secret["metadata"]["namespace"] = json!(ns);
-                let key = object_key(&secret);
-                if self.secrets.contains_key(&key) {
-                    return status(
-                        409,
-                        "AlreadyExists",
-                        &format!("secrets \"{}\" already exists", key.1),
-                    );
-                }
-                let secret = self.stamp(secret);
-                self.secrets.insert(key, secret.clone());
-                (StatusCode::CREATED, secret)
+                self.create(Table::Secrets, secret)
             }
             ("PUT", ["api", "v1", "namespaces", ns, "secrets", name]) => {
                 let key = (ns.to_string(), name.to_string());
-                let Some(existing) = self.secrets.get(&key) else {
-                    return status(404, "NotFound", &format!("secrets \"{name}\" not found"));
-                };
-                if existing["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"] {
-                    return status(
-                        409,
-                        "Conflict",
-                        "the object has been modified; please apply your changes to the latest version and try again",
-                    );
-                }
-                if existing["immutable"] == json!(true) && existing["data"] != body["data"] {
-                    return status(
-                        422,
-                        "Invalid",
-                        &format!(
-                            "Secret \"{name}\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
-                        ),
-                    );
-                }
-                let secret = self.stamp(body);
-                self.secrets.insert(key, secret.clone());
-                (StatusCode::OK, secret)
+                self.replace(Table::Secrets, key, body, |existing, body| {
+                    (existing["immutable"] == json!(true) && existing["data"] != body["data"]).then(|| {
+                        status(
+                            422,
+                            "Invalid",
+                            &format!(
+                                "Secret \"{name}\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+                            ),
+                        )
+                    })
+                })
             }
             (
                 "PATCH",
