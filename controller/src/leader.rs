@@ -200,7 +200,7 @@ pub async fn run_election(
                 leadership.step_down();
             }
             Ok(Err(error)) => {
-                tracing::warn!(lease = %config.lease_name, error = %crate::reconcile::api_message(&error), "cannot read or update the leader Lease; retrying");
+                tracing::warn!(lease = %config.lease_name, error = %crate::api_error::message(&error), "cannot read or update the leader Lease; retrying");
             }
             Err(_) => {
                 tracing::warn!(lease = %config.lease_name, "the leader Lease call did not finish within the renew deadline; retrying");
@@ -301,7 +301,10 @@ async fn acquire_or_renew(
             }
             Ok(true)
         }
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+        // Someone else wrote the Lease first: when taking it, they won; when renewing
+        // ours, it is a failed renewal like any other, retried until the fence passes
+        // (client-go keeps trying until the renew deadline too).
+        Err(kube::Error::Api(status)) if status.code == 409 && !mine => Ok(false),
         Err(error) => Err(error),
     }
 }

@@ -1,5 +1,6 @@
 //! The Sealed Secrets controller as a library, so tests can drive its parts.
 
+pub mod api_error;
 pub mod flags;
 pub mod http;
 pub mod keys;

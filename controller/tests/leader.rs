@@ -241,13 +241,15 @@ async fn a_follower_does_not_write() {
     let sealed = support::sealed(NS, "db", &[("password", "s3cr3t")], "A");
     fake.put_sealed(&sealed);
 
-    let mut follower = fake.context_mut(support::registry(&["A"]));
-    follower.leader = Leadership::candidate();
-    let follower = Arc::new(follower);
+    let follower = fake.replica_context(
+        "default",
+        support::registry(&["A"]),
+        Leadership::candidate(),
+    );
     reconcile(Arc::new(fake.sealed(NS, "db")), follower)
         .await
         .expect("reconcile");
-    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
     assert!(fake.events().is_empty());
     assert!(fake.secret(NS, "db").is_none());
 
@@ -323,13 +325,11 @@ fn start_full(fake: &FakeApi, who: &str) -> FullReplica {
             }
         }
     });
-    let mut ctx = fake.context_mut(Arc::clone(&registry));
-    ctx.client = fake.client_named(who);
-    ctx.leader = leadership;
+    let ctx = fake.replica_context(who, Arc::clone(&registry), leadership);
     FullReplica {
         election,
         renewal,
-        ctx: Arc::new(ctx),
+        ctx,
     }
 }
 
@@ -421,4 +421,139 @@ async fn two_replicas_one_key_and_the_survivor_unseals() {
     assert_eq!(writer, ["b"]);
     let _ = b.election.stop.send(true);
     b.renewal.abort();
+}
+
+/// Samples `leader` every 50 ms for `how_long`: it must lead throughout.
+async fn leads_throughout(leader: &Leadership, how_long: Duration) {
+    let until = Instant::now() + how_long;
+    while Instant::now() < until {
+        assert!(leader.is_leader(), "stepped down");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_renewals_within_the_renew_deadline_keep_the_leader() {
+    let fake = FakeApi::new();
+    let (a, b) = leader_then_candidate(&fake).await;
+    let terms = a.leadership.subscribe();
+    // Three renewals in a row lose the compare-and-swap (6 s of the 10 s deadline).
+    fake.state.lock().expect("state").lease_conflicts = 3;
+    leads_throughout(&a.leadership, Duration::from_secs(8)).await;
+    assert_eq!(fake.state.lock().expect("state").lease_conflicts, 0);
+    // Then 6 s without an answer at all.
+    fake.state
+        .lock()
+        .expect("state")
+        .cut_off
+        .insert("a".to_owned());
+    leads_throughout(&a.leadership, Duration::from_secs(6)).await;
+    fake.state.lock().expect("state").cut_off.clear();
+    leads_throughout(&a.leadership, Duration::from_secs(20)).await;
+    assert!(!b.leadership.is_leader());
+    assert!(!terms.has_changed().expect("open"), "a left and came back");
+    assert_eq!(lease(&fake)["spec"]["holderIdentity"], "a");
+    let _ = a.stop.send(true);
+    let _ = b.stop.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_term_reconciles_only_what_changed_while_following() {
+    use kube::runtime::reflector::{self, ObjectRef};
+    use kube::runtime::watcher::Event;
+    use sealed_controller::run::triggers::lead_gained;
+    use tokio_stream_ext::collect_refs;
+
+    let fake = FakeApi::new();
+    let names = ["db0", "db1", "db2"];
+    let (store, mut writer) = reflector::store();
+    writer.apply_watcher_event(&Event::Init);
+    for name in names {
+        let object = support::sealed(NS, name, &[("k", "v")], "A");
+        fake.put_sealed(&object);
+        writer.apply_watcher_event(&Event::InitApply(object));
+    }
+    writer.apply_watcher_event(&Event::InitDone);
+
+    let leadership = Leadership::candidate();
+    let ctx = fake.replica_context("a", support::registry(&["A"]), Arc::clone(&leadership));
+    let refs = collect_refs(lead_gained(Arc::clone(&ctx), store));
+
+    // Before the first term: the Controller hands every object over; all are deferred.
+    for name in names {
+        reconcile(Arc::new(fake.sealed(NS, name)), Arc::clone(&ctx))
+            .await
+            .expect("deferred");
+    }
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    let (stop, stop_rx) = watch::channel(false);
+    let api = kube::Api::namespaced(fake.client_named("a"), NS);
+    tokio::spawn(run_election(
+        api,
+        defaults("a"),
+        Arc::clone(&leadership),
+        stop_rx,
+    ));
+    let replica = Replica {
+        leadership,
+        stop,
+        task: tokio::spawn(async {}),
+    };
+    replica.leadership.until_leading().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let first: Vec<String> = refs.lock().expect("refs").drain(..).collect();
+    assert_eq!(
+        first.len(),
+        3,
+        "the first term checks everything: {first:?}"
+    );
+
+    // Lose the lead (cut off past the renew deadline), hear about one object, lead again.
+    fake.state
+        .lock()
+        .expect("state")
+        .cut_off
+        .insert("a".to_owned());
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        replica.leadership.until_not_leading(),
+    )
+    .await
+    .expect("stepped down");
+    reconcile(Arc::new(fake.sealed(NS, "db1")), Arc::clone(&ctx))
+        .await
+        .expect("deferred");
+    fake.state.lock().expect("state").cut_off.clear();
+    tokio::time::timeout(Duration::from_secs(30), replica.leadership.until_leading())
+        .await
+        .expect("leads again");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second: Vec<String> = refs.lock().expect("refs").drain(..).collect();
+    assert_eq!(
+        second,
+        [ObjectRef::<sealed_common::SealedSecret>::new("db1")
+            .within(NS)
+            .to_string()]
+    );
+    let _ = replica.stop.send(true);
+}
+
+mod tokio_stream_ext {
+    use futures::{Stream, StreamExt};
+    use kube::runtime::reflector::ObjectRef;
+    use sealed_common::SealedSecret;
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what `stream` yields, on a background task.
+    pub fn collect_refs(
+        stream: impl Stream<Item = ObjectRef<SealedSecret>> + Send + 'static,
+    ) -> Arc<Mutex<Vec<String>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        tokio::spawn(stream.for_each(move |r| {
+            sink.lock().expect("refs").push(r.to_string());
+            std::future::ready(())
+        }));
+        seen
+    }
 }

@@ -7,7 +7,7 @@ use k8s_openapi::ByteString;
 use kube::runtime::controller::Action;
 use sealed_common::SealedSecret;
 use sealed_common::scope::Scope;
-use sealed_controller::reconcile::{error_policy, reconcile};
+use sealed_controller::reconcile::{Settings, error_policy, reconcile};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +50,13 @@ fn foreign_secret(
     meta.remove("ownerReferences");
     meta.insert("annotations".into(), annotations);
     secret
+}
+
+fn with_templates() -> Settings {
+    Settings {
+        templates: Some(Arc::new(sealed_common::GoTemplates::new())),
+        ..Settings::default()
+    }
 }
 
 async fn run(
@@ -115,8 +122,8 @@ async fn second_reconcile_writes_nothing() {
     let writes = fake.writes().len();
     assert_eq!(
         writes,
-        2,
-        "one create and one status patch: {:?}",
+        3,
+        "one create, one event and one status patch: {:?}",
         fake.writes()
     );
     run(&fake, &ctx, "ns", "db").await.expect("second");
@@ -157,14 +164,17 @@ async fn spec_change_updates_the_secret_and_observed_generation() {
 }
 
 #[tokio::test]
-async fn someone_elses_secret_is_refused_and_retried() {
+async fn someone_elses_secret_is_refused_once_then_waits() {
     let fake = FakeApi::new();
     fake.put_sealed(&sealed("ns", "db", &[("k", "v")], "A"));
     fake.put_secret(foreign_secret("db", &[("k", "theirs")], json!({})));
     let ctx = fake.context(registry(&["A"]));
 
-    let result = run(&fake, &ctx, "ns", "db").await;
-    assert!(result.is_err(), "retried like upstream");
+    assert_eq!(
+        run(&fake, &ctx, "ns", "db").await,
+        Ok(Action::await_change()),
+        "no retry can help: wait for the Secret or the SealedSecret to change"
+    );
     assert_eq!(
         data(&fake.secret("ns", "db").expect("secret"), "k"),
         "theirs"
@@ -185,6 +195,18 @@ async fn someone_elses_secret_is_refused_and_retried() {
             expected.to_owned()
         )]
     );
+    assert_eq!(
+        fake.requests(),
+        [
+            "GET /api/v1/namespaces/ns/secrets/db",
+            "POST /apis/events.k8s.io/v1/namespaces/ns/events",
+            "PATCH /apis/bitnami.com/v1alpha1/namespaces/ns/sealedsecrets/db/status",
+        ]
+    );
+    // Again (a restart, a relist): the status already says it; no second event.
+    fake.clear_calls();
+    run(&fake, &ctx, "ns", "db").await.expect("waits");
+    assert_eq!(fake.requests(), ["GET /api/v1/namespaces/ns/secrets/db"]);
 }
 
 #[tokio::test]
@@ -232,7 +254,9 @@ async fn patch_annotation_merges_without_taking_ownership() {
 #[tokio::test]
 async fn immutable_secret_with_new_data_fails_without_retry() {
     let fake = FakeApi::new();
-    fake.put_sealed(&sealed("ns", "db", &[("k", "new")], "A"));
+    let mut obj = sealed("ns", "db", &[("k", "new")], "A");
+    obj.spec.template.immutable = Some(true);
+    fake.put_sealed(&obj);
     let mut existing = owned_secret("db", "uid-ns-db", &[("k", "old")]);
     existing["immutable"] = json!(true);
     fake.put_secret(existing);
@@ -278,6 +302,10 @@ async fn template_skip_owner_references() {
     assert!(secret.metadata.owner_references.is_none());
     assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/basic-auth"));
     assert_eq!(secret.immutable, Some(true));
+    // Again (a restart): the Secret without owner is still this SealedSecret's.
+    fake.clear_calls();
+    run(&fake, &ctx, "ns", "db").await.expect("still synced");
+    assert_eq!(fake.requests(), ["GET /api/v1/namespaces/ns/secrets/db"]);
 }
 
 #[tokio::test]
@@ -427,9 +455,13 @@ async fn legacy_data_field() {
     // Refused when --accept-deprecated-v1-data=false.
     let fake = FakeApi::new();
     fake.put_sealed(&obj);
-    let mut ctx = fake.context_mut(registry(&["A"]));
-    ctx.accept_v1_data = false;
-    let ctx = Arc::new(ctx);
+    let ctx = fake.context_with(
+        registry(&["A"]),
+        Settings {
+            accept_v1_data: false,
+            ..Settings::default()
+        },
+    );
     assert!(run(&fake, &ctx, ns, name).await.is_err());
     assert!(fake.secret(ns, name).is_none());
 
@@ -462,9 +494,13 @@ async fn pruned_fingerprint_does_not_loop() {
 async fn update_status_off_writes_no_status() {
     let fake = FakeApi::new();
     fake.put_sealed(&sealed("ns", "db", &[("k", "v")], "A"));
-    let mut ctx = fake.context_mut(registry(&["A"]));
-    ctx.update_status = false;
-    let ctx = Arc::new(ctx);
+    let ctx = fake.context_with(
+        registry(&["A"]),
+        Settings {
+            update_status: false,
+            ..Settings::default()
+        },
+    );
     run(&fake, &ctx, "ns", "db").await.expect("ok");
     assert!(fake.writes().iter().all(|c| !c.path.ends_with("/status")));
     assert!(fake.sealed("ns", "db").status.is_none());
@@ -474,9 +510,13 @@ async fn update_status_off_writes_no_status() {
 async fn retries_back_off_then_stop() {
     let fake = FakeApi::new();
     let obj = Arc::new(sealed("ns", "db", &[("k", "v")], "A"));
-    let mut ctx = fake.context_mut(registry(&["B"]));
-    ctx.max_retries = 3;
-    let ctx = Arc::new(ctx);
+    let ctx = fake.context_with(
+        registry(&["B"]),
+        Settings {
+            max_unseal_retries: 3,
+            ..Settings::default()
+        },
+    );
     let error = sealed_controller::reconcile::ReconcileError(
         sealed_controller::reconcile::Failure::Unseal("x".into()),
     );
@@ -510,9 +550,7 @@ async fn template_data_is_rendered_like_upstream() {
     obj.metadata.generation = Some(1);
     let fake = FakeApi::new();
     fake.put_sealed(&obj);
-    let mut ctx = fake.context_mut(registry(&["A", "B"]));
-    ctx.templates = Some(Arc::new(sealed_common::GoTemplates::new()));
-    let ctx = Arc::new(ctx);
+    let ctx = fake.context_with(registry(&["A", "B"]), with_templates());
     run(&fake, &ctx, "demo-ns", "demo-secret")
         .await
         .expect("renders");
@@ -529,9 +567,8 @@ async fn template_data_is_rendered_like_upstream() {
         Some([("leak".to_owned(), Some("{{ env \"HOME\" }}".to_owned()))].into());
     let fake = FakeApi::new();
     fake.put_sealed(&bad);
-    let mut ctx = fake.context_mut(registry(&["A"]));
-    ctx.templates = Some(Arc::new(sealed_common::GoTemplates::new()));
-    let error = run(&fake, &Arc::new(ctx), "demo-ns", "demo-secret")
+    let ctx = fake.context_with(registry(&["A"]), with_templates());
+    let error = run(&fake, &ctx, "demo-ns", "demo-secret")
         .await
         .expect_err("no env function");
     assert!(error.contains("\"env\""), "{error}");

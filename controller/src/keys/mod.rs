@@ -111,6 +111,9 @@ pub struct KeyRegistry {
     revision: tokio_watch::Sender<Revision>,
     /// The sealing key last reported in the log, to log each change once.
     logged_sealing: Mutex<Option<String>>,
+    /// The key that most recently opened any object: objects sealed with one
+    /// certificate usually arrive together.
+    last_opened: Mutex<Option<String>>,
 }
 
 impl KeyRegistry {
@@ -127,6 +130,7 @@ impl KeyRegistry {
             state: RwLock::new(State::default()),
             revision: tokio_watch::Sender::new(Revision::default()),
             logged_sealing: Mutex::new(None),
+            last_opened: Mutex::new(None),
         })
     }
 
@@ -164,19 +168,37 @@ impl KeyRegistry {
     }
 
     /// Keys in the order to try them: the key that opened the object last time (by
-    /// fingerprint), then newest first. Upstream tries them in random order.
+    /// fingerprint), then the key that most recently opened any object, then newest
+    /// first. Upstream tries them in random order.
     pub fn keys_for(&self, hint: Option<&str>) -> Vec<Arc<KeyEntry>> {
         let keys = self.keys();
+        let last = self
+            .last_opened
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut ordered: Vec<Arc<KeyEntry>> = Vec::with_capacity(keys.len());
-        if let Some(hit) = hint.and_then(|h| keys.iter().find(|k| k.fingerprint == h)) {
-            ordered.push(Arc::clone(hit));
+        for first in [hint, last.as_deref()].into_iter().flatten() {
+            let hit = keys.iter().find(|k| k.fingerprint == first);
+            if let Some(hit) = hit.filter(|h| !ordered.iter().any(|o| Arc::ptr_eq(o, h))) {
+                ordered.push(Arc::clone(hit));
+            }
         }
-        ordered.extend(
-            keys.iter()
-                .filter(|k| Some(k.fingerprint.as_str()) != hint)
-                .cloned(),
-        );
+        let rest: Vec<Arc<KeyEntry>> = keys
+            .iter()
+            .filter(|k| !ordered.iter().any(|o| Arc::ptr_eq(o, k)))
+            .cloned()
+            .collect();
+        ordered.extend(rest);
         ordered
+    }
+
+    /// Records the key that just opened an object (see [`KeyRegistry::keys_for`]).
+    pub fn opened_with(&self, fingerprint: &str) {
+        let mut last = self.last_opened.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() != Some(fingerprint) {
+            *last = Some(fingerprint.to_owned());
+        }
     }
 
     /// The time of the newest key, which renewal counts from.

@@ -99,6 +99,32 @@ fn newest_first_by_not_before_or_by_creation() {
 }
 
 #[test]
+fn the_key_that_last_opened_anything_goes_right_after_the_hint() {
+    let registry = KeyRegistry::new(KeyOrder::CertNotBefore);
+    ready(&registry, &[vector_key("A"), vector_key("B")]);
+    let (newest, oldest) = (
+        registry.keys()[0].fingerprint.clone(),
+        registry.keys()[1].fingerprint.clone(),
+    );
+    let order = |hint: Option<&str>| -> Vec<String> {
+        registry
+            .keys_for(hint)
+            .iter()
+            .map(|k| k.fingerprint.clone())
+            .collect()
+    };
+    assert_eq!(order(None), [newest.clone(), oldest.clone()]);
+    registry.opened_with(&oldest);
+    assert_eq!(order(None), [oldest.clone(), newest.clone()]);
+    // The object's own hint still comes first, and no key is listed twice.
+    assert_eq!(order(Some(&newest)), [newest.clone(), oldest.clone()]);
+    assert_eq!(order(Some(&oldest)), [oldest.clone(), newest.clone()]);
+    // A key that is no longer held is skipped.
+    registry.opened_with("gone");
+    assert_eq!(order(None), [newest, oldest]);
+}
+
+#[test]
 fn hint_goes_first() {
     let registry = KeyRegistry::new(KeyOrder::CertNotBefore);
     ready(&registry, &[vector_key("A"), vector_key("B")]);

@@ -2,7 +2,9 @@
 //! that name already exists (controlled, `managed`, `patch`, or someone else's).
 
 use k8s_openapi::api::core::v1::Secret;
-use sealed_common::scope::{MANAGED_ANNOTATION, PATCH_ANNOTATION};
+use sealed_common::scope::{
+    MANAGED_ANNOTATION, PATCH_ANNOTATION, SKIP_SET_OWNER_REFERENCES_ANNOTATION,
+};
 use std::collections::BTreeMap;
 
 /// The outcome of comparing the existing Secret with the unsealed one.
@@ -14,6 +16,9 @@ pub enum WritePlan {
     Update(Box<Secret>),
     /// The Secret belongs to someone else; the event text.
     Unmanaged(String),
+    /// Delete the existing Secret and create the unsealed one: its `type` differs, or it
+    /// is immutable and the template no longer is (neither can change in place).
+    Recreate,
     /// The existing Secret is immutable and its data would change.
     Immutable,
 }
@@ -51,8 +56,17 @@ pub fn plan_update(existing: &Secret, desired: &Secret, owner_uid: &str) -> Writ
     let name = existing.metadata.name.as_deref().unwrap_or_default();
     let managed = annotated(existing, MANAGED_ANNOTATION);
     let patch = annotated(existing, PATCH_ANNOTATION);
-    if !is_controlled_by(existing, owner_uid) && !managed && !patch {
+    // A Secret made from a template that asks for no ownerReference carries that
+    // annotation from the template: it is ours even though nothing says so.
+    let controlled = is_controlled_by(existing, owner_uid)
+        || (annotated(existing, SKIP_SET_OWNER_REFERENCES_ANNOTATION)
+            && annotated(desired, SKIP_SET_OWNER_REFERENCES_ANNOTATION));
+    if !controlled && !managed && !patch {
         return WritePlan::Unmanaged(unmanaged_message(name));
+    }
+    // A patched Secret is someone else's and only gets our items merged in.
+    if (controlled || managed) && !patch && cannot_change_in_place(existing, desired) {
+        return WritePlan::Recreate;
     }
 
     let mut updated = existing.clone();
@@ -104,6 +118,16 @@ pub fn plan_update(existing: &Secret, desired: &Secret, owner_uid: &str) -> Writ
         return WritePlan::Immutable;
     }
     WritePlan::Update(Box::new(after))
+}
+
+/// The API server refuses to change a Secret's `type`, and to make an immutable Secret
+/// mutable again.
+fn cannot_change_in_place(existing: &Secret, desired: &Secret) -> bool {
+    let type_of = |s: &Secret| s.type_.clone().unwrap_or_else(|| "Opaque".to_owned());
+    // A template without a type keeps the existing one.
+    let new_type = desired.type_.is_some() && type_of(desired) != type_of(existing);
+    let made_mutable = existing.immutable == Some(true) && desired.immutable != Some(true);
+    new_type || made_mutable
 }
 
 /// Upstream's message for an immutable Secret whose data would change.
@@ -200,6 +224,25 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_made_without_owner_reference_stays_ours() {
+        let skip = [(SKIP_SET_OWNER_REFERENCES_ANNOTATION, "true")];
+        let existing = secret(&[("a", "1")], &skip, None);
+        let desired = secret(&[("a", "1")], &skip, None);
+        assert_eq!(plan_update(&existing, &desired, "u1"), WritePlan::Unchanged);
+        let changed = secret(&[("a", "2")], &skip, None);
+        assert!(matches!(
+            plan_update(&existing, &changed, "u1"),
+            WritePlan::Update(_)
+        ));
+        // Only when the template still asks for it.
+        let plain = secret(&[("a", "2")], &[], Some("u1"));
+        assert!(matches!(
+            plan_update(&existing, &plain, "u1"),
+            WritePlan::Unmanaged(_)
+        ));
+    }
+
+    #[test]
     fn managed_is_taken_over() {
         let existing = secret(&[("old", "1")], &[(MANAGED_ANNOTATION, "true")], None);
         let desired = secret(&[("a", "2")], &[], Some("u1"));
@@ -249,11 +292,55 @@ mod tests {
     fn immutable_with_new_data_is_refused() {
         let mut existing = secret(&[("a", "1")], &[], Some("u1"));
         existing.immutable = Some(true);
-        let desired = secret(&[("a", "2")], &[], Some("u1"));
+        let mut desired = secret(&[("a", "2")], &[], Some("u1"));
+        desired.immutable = Some(true);
         assert_eq!(plan_update(&existing, &desired, "u1"), WritePlan::Immutable);
         // Same data: nothing to do, no error.
-        let same = secret(&[("a", "1")], &[], Some("u1"));
+        let mut same = secret(&[("a", "1")], &[], Some("u1"));
+        same.immutable = Some(true);
         assert_eq!(plan_update(&existing, &same, "u1"), WritePlan::Unchanged);
+    }
+
+    #[test]
+    fn type_change_of_a_controlled_secret_recreates_it() {
+        let existing = secret(&[("a", "1")], &[], Some("u1"));
+        let mut desired = secret(&[("a", "1")], &[], Some("u1"));
+        desired.type_ = Some("kubernetes.io/basic-auth".into());
+        assert_eq!(plan_update(&existing, &desired, "u1"), WritePlan::Recreate);
+        // Managed (given to the SealedSecret) too; patched or foreign Secrets never.
+        let managed = secret(&[("a", "1")], &[(MANAGED_ANNOTATION, "true")], None);
+        assert_eq!(plan_update(&managed, &desired, "u1"), WritePlan::Recreate);
+        let patched = secret(&[("a", "1")], &[(PATCH_ANNOTATION, "true")], None);
+        assert!(matches!(
+            plan_update(&patched, &desired, "u1"),
+            WritePlan::Update(_)
+        ));
+        let foreign = secret(&[("a", "1")], &[], None);
+        assert!(matches!(
+            plan_update(&foreign, &desired, "u1"),
+            WritePlan::Unmanaged(_)
+        ));
+        // An explicit Opaque over a Secret without a type is no change.
+        let mut untyped = existing.clone();
+        untyped.type_ = None;
+        desired.type_ = Some("Opaque".into());
+        assert_eq!(plan_update(&untyped, &desired, "u1"), WritePlan::Unchanged);
+    }
+
+    #[test]
+    fn immutability_dropped_from_the_template_recreates() {
+        let mut existing = secret(&[("a", "1")], &[], Some("u1"));
+        existing.immutable = Some(true);
+        let desired = secret(&[("a", "2")], &[], Some("u1"));
+        assert_eq!(plan_update(&existing, &desired, "u1"), WritePlan::Recreate);
+        // Mutable to immutable is an ordinary update.
+        let mutable = secret(&[("a", "1")], &[], Some("u1"));
+        let mut frozen = secret(&[("a", "2")], &[], Some("u1"));
+        frozen.immutable = Some(true);
+        let WritePlan::Update(updated) = plan_update(&mutable, &frozen, "u1") else {
+            panic!("expected an update");
+        };
+        assert_eq!(updated.immutable, Some(true));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use sealed_common::keys::Certificate;
 use sealed_common::scope::Scope;
 use sealed_common::{RsaPublicKey, SealedSecret};
 use sealed_controller::keys::{KeyOrder, KeyRegistry, Source};
-use sealed_controller::reconcile::Context;
+use sealed_controller::leader::Leadership;
+use sealed_controller::reconcile::{Context, Settings};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -117,7 +118,48 @@ pub struct State {
     pub leases: BTreeMap<(String, String), Value>,
     /// Clients whose calls fail with 503, as if cut off from the API server.
     pub cut_off: std::collections::BTreeSet<String>,
+    /// Namespaces being deleted: creates in them get the NamespaceLifecycle 403.
+    pub terminating: std::collections::BTreeSet<String>,
+    /// Failures to answer, in order, to the requests they match.
+    pub faults: Vec<Fault>,
+    /// The next this many Lease PUTs answer 409 Conflict.
+    pub lease_conflicts: u32,
     next_version: u64,
+}
+
+/// An injected failure: the next `times` requests whose method is `method` and whose
+/// path contains `path` get `code` with `reason` (and `retryAfterSeconds`, if any).
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub code: u16,
+    pub reason: &'static str,
+    pub retry_after: u32,
+    pub times: u32,
+}
+
+impl Fault {
+    pub fn new(method: &'static str, path: &'static str, code: u16, reason: &'static str) -> Fault {
+        Fault {
+            method,
+            path,
+            code,
+            reason,
+            retry_after: 0,
+            times: 1,
+        }
+    }
+
+    pub fn times(mut self, times: u32) -> Fault {
+        self.times = times;
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u32) -> Fault {
+        self.retry_after = seconds;
+        self
+    }
 }
 
 /// The fake API server.
@@ -160,6 +202,10 @@ impl FakeApi {
                     });
                     if state.cut_off.contains(&who) {
                         status(503, "ServiceUnavailable", "cut off")
+                    } else if let Some(fault) =
+                        state.take_fault(parts.method.as_str(), parts.uri.path())
+                    {
+                        fault
                     } else {
                         state.answer(
                             parts.method.as_str(),
@@ -180,21 +226,56 @@ impl FakeApi {
         Client::new(service, "default")
     }
 
-    /// A reconcile context over this fake.
+    /// A reconcile context over this fake, with the default settings.
     pub fn context(&self, registry: Arc<KeyRegistry>) -> Arc<Context> {
-        Arc::new(self.context_mut(registry))
+        self.context_with(registry, Settings::default())
     }
 
-    pub fn context_mut(&self, registry: Arc<KeyRegistry>) -> Context {
-        let client = self.client();
-        let recorder = kube::runtime::events::Recorder::new(
-            client.clone(),
-            kube::runtime::events::Reporter {
-                controller: "sealed-secrets-controller".into(),
-                instance: None,
-            },
-        );
-        Context::new(client, registry, recorder)
+    pub fn context_with(&self, registry: Arc<KeyRegistry>, settings: Settings) -> Arc<Context> {
+        Arc::new(Context::new(
+            self.client(),
+            registry,
+            Leadership::sole(),
+            settings,
+        ))
+    }
+
+    /// The context of replica `who` (its own client) under `leader`.
+    pub fn replica_context(
+        &self,
+        who: &str,
+        registry: Arc<KeyRegistry>,
+        leader: Arc<Leadership>,
+    ) -> Arc<Context> {
+        Arc::new(Context::new(
+            self.client_named(who),
+            registry,
+            leader,
+            Settings::default(),
+        ))
+    }
+
+    /// Makes the next matching request fail.
+    pub fn fail(&self, fault: Fault) {
+        self.state.lock().expect("state").faults.push(fault);
+    }
+
+    /// Deletes the namespace's way: creates in it are refused from now on.
+    pub fn terminate_namespace(&self, ns: &str) {
+        self.state
+            .lock()
+            .expect("state")
+            .terminating
+            .insert(ns.to_owned());
+    }
+
+    pub fn set_deleting(&self, ns: &str, name: &str) {
+        let mut state = self.state.lock().expect("state");
+        let stored = state
+            .sealed
+            .get_mut(&(ns.to_owned(), name.to_owned()))
+            .expect("stored SealedSecret");
+        stored["metadata"]["deletionTimestamp"] = json!("2026-11-01T00:00:00Z");
     }
 
     pub fn put_secret(&self, secret: Value) {
@@ -232,13 +313,24 @@ impl FakeApi {
         self.state.lock().expect("state").calls.clone()
     }
 
-    /// Writes (not GETs, not events) made so far.
+    /// Every request made so far, as "METHOD path", events and Leases included.
+    pub fn requests(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .map(|c| format!("{} {}", c.method, c.path))
+            .collect()
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn clear_calls(&self) {
+        self.state.lock().expect("state").calls.clear();
+    }
+
+    /// Writes made so far, events included (not the election's Lease calls).
     pub fn writes(&self) -> Vec<Call> {
         self.calls()
             .into_iter()
-            .filter(|c| {
-                c.method != "GET" && !c.path.contains("/events") && !c.path.contains("/leases")
-            })
+            .filter(|c| c.method != "GET" && !c.path.contains("/leases"))
             .collect()
     }
 
@@ -274,6 +366,37 @@ fn status(code: u16, reason: &str, message: &str) -> (StatusCode, Value) {
         StatusCode::from_u16(code).expect("status code"),
         json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message}),
     )
+}
+
+/// The real API server's refusals of a Secret update (422): `type` never changes, an
+/// immutable Secret keeps its data and stays immutable.
+fn secret_update_refusal(name: &str, existing: &Value, body: &Value) -> Option<Answer> {
+    let type_of = |v: &Value| v["type"].as_str().unwrap_or("Opaque").to_owned();
+    let invalid = |field: &str, detail: String| {
+        let (code, mut answer) = status(
+            422,
+            "Invalid",
+            &format!("Secret \"{name}\" is invalid: {field}: {detail}"),
+        );
+        answer["details"] = json!({"name": name, "kind": "Secret", "causes": [{"reason": "FieldValueInvalid", "message": detail, "field": field}]});
+        (code, answer)
+    };
+    if type_of(existing) != type_of(body) {
+        return Some(invalid(
+            "type",
+            format!("Invalid value: {:?}: field is immutable", type_of(body)),
+        ));
+    }
+    if existing["immutable"] == json!(true) {
+        let forbidden = "Forbidden: field is immutable when `immutable` is set".to_owned();
+        if body["immutable"] != json!(true) {
+            return Some(invalid("immutable", forbidden));
+        }
+        if existing["data"] != body["data"] {
+            return Some(invalid("data", forbidden));
+        }
+    }
+    None
 }
 
 /// RFC 7386 JSON merge patch.
@@ -314,6 +437,43 @@ impl Table {
 type Answer = (StatusCode, Value);
 
 impl State {
+    fn take_fault(&mut self, method: &str, path: &str) -> Option<Answer> {
+        let index = self
+            .faults
+            .iter()
+            .position(|f| f.method == method && path.contains(f.path))?;
+        let fault = &mut self.faults[index];
+        let (code, reason, retry_after) = (fault.code, fault.reason, fault.retry_after);
+        fault.times -= 1;
+        if fault.times == 0 {
+            self.faults.remove(index);
+        }
+        let (code_status, mut body) = status(code, reason, &format!("injected {code} {reason}"));
+        if retry_after > 0 {
+            body["details"] = json!({"retryAfterSeconds": retry_after});
+        }
+        Some((code_status, body))
+    }
+
+    /// NamespaceLifecycle's answer to a create in a namespace being deleted.
+    fn refuse_create(&self, ns: &str, resource: &str, name: &str) -> Option<Answer> {
+        if !self.terminating.contains(ns) {
+            return None;
+        }
+        let (code, mut body) = status(
+            403,
+            "Forbidden",
+            &format!(
+                "{resource} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated"
+            ),
+        );
+        body["details"] = json!({"name": name, "kind": resource, "causes": [{
+            "reason": "NamespaceTerminating",
+            "message": format!("namespace {ns} is being terminated"),
+            "field": "metadata.namespace"}]});
+        Some((code, body))
+    }
+
     fn table(&mut self, table: Table) -> &mut BTreeMap<(String, String), Value> {
         match table {
             Table::Secrets => &mut self.secrets,
@@ -459,13 +619,37 @@ impl State {
                     "leases",
                     name,
                 ],
+            ) if self.lease_conflicts > 0 => {
+                self.lease_conflicts -= 1;
+                status(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+                    ),
+                )
+            }
+            (
+                "PUT",
+                [
+                    "apis",
+                    "coordination.k8s.io",
+                    "v1",
+                    "namespaces",
+                    ns,
+                    "leases",
+                    name,
+                ],
             ) => self.replace(
                 Table::Leases,
                 (ns.to_string(), name.to_string()),
                 body,
                 |_, _| None,
             ),
-            ("POST", ["apis", "events.k8s.io", "v1", "namespaces", _, "events"]) => {
+            ("POST", ["apis", "events.k8s.io", "v1", "namespaces", ns, "events"]) => {
+                if let Some(refused) = self.refuse_create(ns, "events", "e") {
+                    return refused;
+                }
                 self.events.push(body.clone());
                 (StatusCode::CREATED, body)
             }
@@ -485,6 +669,10 @@ impl State {
                 "secrets is forbidden: User \"system:serviceaccount:kube-system:x\" cannot create resource \"secrets\"",
             ),
             ("POST", ["api", "v1", "namespaces", ns, "secrets"]) => {
+                let name = body["metadata"]["name"].as_str().unwrap_or_default();
+                if let Some(refused) = self.refuse_create(ns, "secrets", name) {
+                    return refused;
+                }
                 let mut secret = body;
                 if secret["metadata"].get("name").is_none() {
                     let prefix = secret["metadata"]["generateName"]
@@ -499,16 +687,32 @@ impl State {
             ("PUT", ["api", "v1", "namespaces", ns, "secrets", name]) => {
                 let key = (ns.to_string(), name.to_string());
                 self.replace(Table::Secrets, key, body, |existing, body| {
-                    (existing["immutable"] == json!(true) && existing["data"] != body["data"]).then(|| {
-                        status(
-                            422,
-                            "Invalid",
-                            &format!(
-                                "Secret \"{name}\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
-                            ),
-                        )
-                    })
+                    secret_update_refusal(name, existing, body)
                 })
+            }
+            ("DELETE", ["api", "v1", "namespaces", ns, "secrets", name]) => {
+                let key = (ns.to_string(), name.to_string());
+                let Some(existing) = self.secrets.get(&key) else {
+                    return status(404, "NotFound", &format!("secrets \"{name}\" not found"));
+                };
+                let pre = &body["preconditions"];
+                for (field, held) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+                    let wanted = &pre[field];
+                    let actual = &existing["metadata"][field];
+                    if !wanted.is_null() && wanted != actual {
+                        return status(
+                            409,
+                            "Conflict",
+                            &format!(
+                                "Operation cannot be fulfilled on secrets \"{name}\": Precondition failed: {held} in precondition: {}, {held} in object meta: {}",
+                                wanted.as_str().unwrap_or_default(),
+                                actual.as_str().unwrap_or_default()
+                            ),
+                        );
+                    }
+                }
+                let gone = self.secrets.remove(&key).unwrap_or_default();
+                (StatusCode::OK, gone)
             }
             (
                 "PATCH",
