@@ -325,6 +325,8 @@ class Store:
                 if self.objects[res].pop((namespace, name), None) is not None:
                     n += 1
             self.compact()
+            for namespace in {t[1] for t in targets if t[1]}:
+                namespaces.content_removed(self, namespace)
             return n
 
     def abort_watches(self):
