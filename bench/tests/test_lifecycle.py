@@ -99,14 +99,14 @@ class NamespaceController(FakeTestCase):
 
 
 class DelayedNamespaceController(FakeTestCase):
-    SERVER_ARGS = ("--namespace-termination-seconds", "0.5")
+    SERVER_ARGS = ("--namespace-termination-seconds", "1.5")
 
     def test_emptied_after_the_delay(self):
         ns = self.server.namespace("delay")
         self.assertStatus(self.server.post(f"/api/v1/namespaces/{ns}/secrets", secret("s", {})), 201)
         self.assertStatus(self.server.delete(f"/api/v1/namespaces/{ns}"), 200)
         self.assertStatus(self.server.get(f"/api/v1/namespaces/{ns}/secrets/s"), 200)
-        self.assertTrue(wait_for(lambda: self.server.get(f"/api/v1/namespaces/{ns}").status == 404, 5))
+        self.assertTrue(wait_for(lambda: self.server.get(f"/api/v1/namespaces/{ns}").status == 404, 10))
         self.assertStatus(self.server.get(f"/api/v1/namespaces/{ns}/secrets/s"), 404)
 
 
