@@ -14,6 +14,7 @@ mod keys;
 mod kubeseal_cli;
 mod lifecycle;
 mod ownership;
+mod resilience;
 mod runbook;
 mod selection;
 mod templates;

@@ -25,6 +25,9 @@ pub struct ControllerSpec {
     pub listen_addr: String,
     /// Further flags, passed as given (e.g. `--skip-recreate`).
     pub extra: Vec<String>,
+    /// `--kubeconfig`; `None` is the suite's (e.g. [`crate::forwarder::ApiForwarder::kubeconfig`]
+    /// to reach the API server through a forwarder).
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl ControllerSpec {
@@ -37,7 +40,14 @@ impl ControllerSpec {
             key_size: Some(2048),
             listen_addr: "127.0.0.1:0".to_owned(),
             extra: Vec::new(),
+            kubeconfig: None,
         }
+    }
+
+    /// Reach the API server with `kubeconfig` instead of the suite's.
+    pub fn kubeconfig(mut self, kubeconfig: &Path) -> Self {
+        self.kubeconfig = Some(kubeconfig.to_owned());
+        self
     }
 
     /// Serve the HTTP API on `addr` (e.g. `0.0.0.0:0`) instead of `127.0.0.1:0`.
@@ -159,6 +169,14 @@ impl Proc {
         bail!("{} did not exit within {grace:?} of SIGTERM", self.label)
     }
 
+    /// The process id, while the process has not been reaped.
+    pub fn pid(&self) -> Option<u32> {
+        match self.child.lock() {
+            Ok(guard) => guard.as_ref().map(Child::id),
+            Err(_) => None,
+        }
+    }
+
     /// `Err` when the process exited although nobody stopped it.
     pub fn check_running(&self) -> Result<()> {
         if self.stopped.load(Ordering::SeqCst) {
@@ -207,6 +225,25 @@ impl Proc {
             self.label
         )
     }
+}
+
+/// The level of a controller log line: the word after the timestamp in the text format
+/// (`2026-11-22T10:11:36.9Z  WARN message key=value`), `"level"` in JSON.
+pub fn log_level(line: &str) -> Option<&str> {
+    if let Some(i) = line.find("\"level\":\"") {
+        let rest = &line[i + 9..];
+        return rest.find('"').map(|end| &rest[..end]);
+    }
+    line.split_whitespace()
+        .nth(1)
+        .filter(|w| matches!(*w, "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR"))
+}
+
+/// The WARN and ERROR lines of a controller log.
+pub fn warnings_and_errors(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|line| matches!(log_level(line), Some("WARN" | "ERROR")))
+        .collect()
 }
 
 /// A running controller; killed when dropped.
@@ -284,10 +321,36 @@ impl Controller {
     pub fn stop(self) {
         self.proc.kill();
     }
+
+    /// The process id (`None` once stopped).
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.pid()
+    }
 }
 
 impl Drop for Controller {
     fn drop(&mut self) {
         self.proc.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_of_text_and_json_lines() {
+        let log = "2026-11-22T10:11:36.9Z  INFO Updating sealedsecret=a/b\n\
+                   2026-11-22T10:11:37.0Z  WARN unseal failed sealedsecret=a/b error=x\n\
+                   2026-11-22T10:11:37.1Z ERROR Error updating SealedSecret status\n\
+                   {\"timestamp\":\"t\",\"level\":\"WARN\",\"fields\":{\"message\":\"m\"}}\n\
+                   a continuation line WARN\n";
+        assert_eq!(
+            log_level(log.lines().next().unwrap_or_default()),
+            Some("INFO")
+        );
+        let bad = warnings_and_errors(log);
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(bad[1].contains("ERROR"));
     }
 }

@@ -1,5 +1,6 @@
-//! Does the cluster run a garbage collector (kube-controller-manager)? A bare
-//! kube-apiserver + etcd does not, and then ownerReferences never delete anything.
+//! Does the cluster run kube-controller-manager (garbage collector, namespace
+//! controller)? A bare kube-apiserver + etcd does not: ownerReferences never delete
+//! anything and deleted namespaces stay Terminating.
 
 use crate::harness::Ctx;
 use crate::objects::{delete_if_present, get_opt, string_map};
@@ -76,4 +77,26 @@ pub async fn has_garbage_collector(ctx: &Ctx, ns: &str) -> Result<bool> {
         delete_if_present(&api, &dependent_name).await?;
     }
     Ok(collected)
+}
+
+/// The ConfigMap kube-controller-manager publishes in every namespace within seconds.
+pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
+
+/// Does kube-controller-manager run (and so its namespace controller, which empties a
+/// deleted namespace and removes it)? Probe: its root-CA publisher puts the ConfigMap
+/// [`ROOT_CA_CONFIGMAP`] into `ns` (created at least a moment ago) within `within`.
+pub async fn has_controller_manager(ctx: &Ctx, ns: &str, within: Duration) -> Result<bool> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client().clone(), ns);
+    Ok(wait_for(
+        within,
+        &format!("ConfigMap {ns}/{ROOT_CA_CONFIGMAP} (published by kube-controller-manager)"),
+        || async {
+            Ok(match get_opt(&api, ROOT_CA_CONFIGMAP).await? {
+                Some(_) => Poll::Ready(()),
+                None => Poll::Pending("absent".to_owned()),
+            })
+        },
+    )
+    .await
+    .is_ok())
 }

@@ -8,8 +8,10 @@
 
 use crate::cluster::{self, SKIP_LINE};
 use crate::controller::{Controller, ControllerSpec, Proc};
+use crate::faults::{FakeFaults, server_has_fault_endpoints};
+use crate::forwarder::ApiForwarder;
 use crate::objects::{self, describe_events, describe_sealed, describe_secret};
-use crate::wait::{Poll, default_timeout, wait_for_with};
+use crate::wait::{Poll, default_timeout, wait_every, wait_for_with};
 use anyhow::{Context, Result, anyhow};
 use futures::FutureExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
@@ -23,8 +25,33 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Held shared by every test, and exclusively by a test that injects faults into the
+/// fake API server (they act on the whole server, so on every test running meanwhile).
+/// Fair: once such a test waits for it, tests starting later wait for that test.
+static SERVER_WIDE_FAULTS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Runs one end-to-end test. `name` is a short name used in object names.
 pub async fn run<F, Fut>(name: &str, body: F) -> Result<()>
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    run_test(name, false, body).await
+}
+
+/// [`run`] for a test that injects faults into the fake API server when it has the
+/// `/_fault/*` endpoints ([`Ctx::fake_faults`]): there, it runs alone (no other test of
+/// this process runs meanwhile) and every fault is cleared at the end. Against a real
+/// API server it runs like any other test, and [`Ctx::fake_faults`] is `None`.
+pub async fn run_alone_on_fake<F, Fut>(name: &str, body: F) -> Result<()>
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    run_test(name, true, body).await
+}
+
+async fn run_test<F, Fut>(name: &str, may_inject_faults: bool, body: F) -> Result<()>
 where
     F: FnOnce(Ctx) -> Fut,
     Fut: Future<Output = Result<()>>,
@@ -36,7 +63,24 @@ where
     let client = cluster::client_from(&kubeconfig).await?;
     crate::crd::ensure_crd(&client).await?;
     let warning = cluster::other_controllers_warning(&client).await;
-    let ctx = Ctx::new(name, kubeconfig, client)?;
+    let faults = if may_inject_faults && server_has_fault_endpoints(&client).await {
+        Some(FakeFaults::new(client.clone()))
+    } else {
+        None
+    };
+    // Dropped after the cleanup below, so faults are cleared before others run.
+    let (_alone, _shared) = if faults.is_some() {
+        let started = std::time::Instant::now();
+        let guard = SERVER_WIDE_FAULTS.write().await;
+        eprintln!(
+            "sealed-e2e: {name} injects faults into the fake API server: running alone (waited {:.1}s for the other tests)",
+            started.elapsed().as_secs_f64()
+        );
+        (Some(guard), None)
+    } else {
+        (None, Some(SERVER_WIDE_FAULTS.read().await))
+    };
+    let ctx = Ctx::new(name, kubeconfig, client, faults)?;
 
     // The body's future is consumed here, so its locals (controllers) are dropped, and
     // their processes killed, before the cleanup below.
@@ -76,6 +120,8 @@ struct Inner {
     /// Objects in namespaces the test does not own: deleted at the end.
     tracked: Mutex<Vec<Tracked>>,
     procs: Mutex<Vec<Arc<Proc>>>,
+    /// The fake API server's fault switches, for a test run alone on it.
+    faults: Option<FakeFaults>,
 }
 
 /// What a test body gets: the client, the kubeconfig, namespaces, controllers, waits.
@@ -90,7 +136,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Ctx {
-    fn new(test: &str, kubeconfig: PathBuf, client: Client) -> Result<Ctx> {
+    fn new(
+        test: &str,
+        kubeconfig: PathBuf,
+        client: Client,
+        faults: Option<FakeFaults>,
+    ) -> Result<Ctx> {
         let tmp = tempfile::Builder::new()
             .prefix(&format!("sealed-e2e-{test}-"))
             .tempdir()
@@ -106,6 +157,7 @@ impl Ctx {
                 created_fixed_namespaces: Mutex::new(Vec::new()),
                 tracked: Mutex::new(Vec::new()),
                 procs: Mutex::new(Vec::new()),
+                faults,
             }),
         })
     }
@@ -228,15 +280,31 @@ impl Ctx {
         let n = lock(&self.inner.procs).len() + 1;
         let label = format!("controller #{n} (home {})", spec.home);
         let log_path = self.tmp_dir().join(format!("controller-{n}.log"));
-        let controller = Controller::spawn(
-            &binaries.controller,
-            self.kubeconfig(),
-            &spec,
-            label,
-            log_path,
-        )?;
+        let kubeconfig = spec.kubeconfig.as_deref().unwrap_or(self.kubeconfig());
+        let controller =
+            Controller::spawn(&binaries.controller, kubeconfig, &spec, label, log_path)?;
         lock(&self.inner.procs).push(controller.proc());
         Ok(controller)
+    }
+
+    /// The fake API server's fault switches: `Some` only against the fake with
+    /// `/_fault/*` endpoints, in a test run with [`run_alone_on_fake`].
+    pub fn fake_faults(&self) -> Option<&FakeFaults> {
+        self.inner.faults.as_ref()
+    }
+
+    /// A forwarder to the API server that can cut a controller off from it (see
+    /// [`crate::forwarder`]); start the controller with
+    /// `ControllerSpec::new(..).kubeconfig(forwarder.kubeconfig())`.
+    pub fn api_forwarder(&self) -> Result<ApiForwarder> {
+        ApiForwarder::start(self.kubeconfig(), self.tmp_dir())
+    }
+
+    /// The test deleted its namespace `name` itself: the cleanup leaves it alone (it is
+    /// gone, or Terminating), the diagnostics still look at it.
+    pub fn namespace_deleted(&self, name: &str) {
+        lock(&self.inner.owned_namespaces).retain(|ns| ns != name);
+        lock(&self.inner.used_namespaces).push(name.to_owned());
     }
 
     /// `Err` if a controller of this test died without being stopped.
@@ -268,6 +336,29 @@ impl Ctx {
         Fut: Future<Output = Result<Poll<T>>>,
     {
         wait_for_with(
+            timeout,
+            what,
+            check,
+            || self.check_controllers(),
+            || self.controller_logs(40),
+        )
+        .await
+    }
+
+    /// [`Ctx::wait_for`] checking every `interval` (for checks that list many objects).
+    pub async fn wait_every<T, F, Fut>(
+        &self,
+        interval: Duration,
+        timeout: Duration,
+        what: &str,
+        check: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Poll<T>>>,
+    {
+        wait_every(
+            interval,
             timeout,
             what,
             check,
@@ -388,6 +479,11 @@ impl Ctx {
     async fn cleanup(&self) {
         for proc in lock(&self.inner.procs).iter() {
             proc.kill();
+        }
+        if let Some(faults) = &self.inner.faults
+            && let Err(e) = faults.clear().await
+        {
+            eprintln!("sealed-e2e cleanup: cannot clear the fake API server's faults: {e:#}");
         }
         let client = self.client();
         let tracked: Vec<Tracked> = lock(&self.inner.tracked).drain(..).rev().collect();

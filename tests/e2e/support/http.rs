@@ -341,6 +341,24 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// `GET /metrics` of a controller's metrics server: the text, or an error naming the
+/// answer.
+pub async fn scrape(metrics: SocketAddr) -> Result<String> {
+    let response = get(metrics, "/metrics").await?;
+    if response.status != 200 {
+        bail!(
+            "GET http://{metrics}/metrics answered {}",
+            response.describe()
+        );
+    }
+    Ok(response.text())
+}
+
+/// The sum of the samples of `name` (0 when there is none).
+pub fn total(text: &str, name: &str) -> f64 {
+    samples(text, name).iter().map(|s| s.value).sum()
+}
+
 /// The samples of `name` whose labels include every pair of `want`.
 pub fn matching(text: &str, name: &str, want: &[(&str, &str)]) -> Vec<Sample> {
     samples(text, name)

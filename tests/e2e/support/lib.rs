@@ -22,13 +22,22 @@
 //! - [`http`]: the controller's HTTP servers reached directly (client, bound addresses,
 //!   metrics text);
 //! - [`service_proxy`]: exposing a local controller through the API server's service
-//!   proxy (Service, Endpoints, EndpointSlice) and probing it.
+//!   proxy (Service, Endpoints, EndpointSlice) and probing it;
+//! - [`forwarder`]: a TCP forwarder between a controller and the API server, to cut
+//!   the controller off (an outage that works against any API server);
+//! - [`faults`]: the fake API server's fault-injection endpoints (`/_fault/*`), used
+//!   only where it has them, by tests run with [`harness::run_alone_on_fake`];
+//! - [`bulk`]: many SealedSecrets at once (sealed, applied a few at a time, checked
+//!   with lists) and namespace snapshots (resourceVersions, events).
 
 pub mod binaries;
+pub mod bulk;
 pub mod checks;
 pub mod cluster;
 pub mod controller;
 pub mod crd;
+pub mod faults;
+pub mod forwarder;
 pub mod gc;
 pub mod harness;
 pub mod http;
@@ -41,7 +50,7 @@ pub mod vectors;
 pub mod wait;
 
 pub use controller::{Controller, ControllerSpec};
-pub use harness::{Ctx, run};
+pub use harness::{Ctx, run, run_alone_on_fake};
 pub use wait::{Poll, wait_for};
 
 use std::path::PathBuf;

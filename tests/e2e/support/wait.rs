@@ -44,6 +44,24 @@ where
 pub async fn wait_for_with<T, F, Fut, G, C>(
     timeout: Duration,
     what: &str,
+    check: F,
+    guard: G,
+    context: C,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>>>,
+    G: FnMut() -> Result<()>,
+    C: FnOnce() -> String,
+{
+    wait_every(POLL_INTERVAL, timeout, what, check, guard, context).await
+}
+
+/// [`wait_for_with`] checking every `interval` (for checks that read a lot).
+pub async fn wait_every<T, F, Fut, G, C>(
+    interval: Duration,
+    timeout: Duration,
+    what: &str,
     mut check: F,
     mut guard: G,
     context: C,
@@ -76,6 +94,6 @@ where
                 if extra.is_empty() { "" } else { "\n" },
             ));
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        tokio::time::sleep(interval).await;
     }
 }
