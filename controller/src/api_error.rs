@@ -42,6 +42,16 @@ impl CallError {
         }
     }
 
+    /// The API server is unreachable or failing as a whole (no answer, 5xx), as
+    /// opposed to refusing this request (4xx).
+    pub fn is_outage(&self) -> bool {
+        match self {
+            CallError::TimedOut(_) => true,
+            CallError::Kube(kube::Error::Api(status)) => status.code >= 500,
+            CallError::Kube(_) => true,
+        }
+    }
+
     /// The HTTP status code, when the API server answered.
     pub fn code(&self) -> Option<u16> {
         match self {
@@ -183,6 +193,11 @@ mod tests {
             assert_eq!(classify(&error), class, "{error:?}");
         }
         assert_eq!(CallError::TimedOut(CALL_TIMEOUT).class(), transient);
+        let outage = |e: kube::Error| CallError::Kube(e).is_outage();
+        assert!(outage(api(503, "ServiceUnavailable", "down", Value::Null)));
+        assert!(!outage(api(429, "TooManyRequests", "slow", Value::Null)));
+        assert!(!outage(api(403, "Forbidden", "no", Value::Null)));
+        assert!(CallError::TimedOut(CALL_TIMEOUT).is_outage());
     }
 
     #[test]

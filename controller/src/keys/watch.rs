@@ -4,6 +4,7 @@
 //! at once.
 
 use super::{KeyRegistry, Source};
+use crate::backoff::WatchBackoff;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
@@ -24,13 +25,13 @@ pub async fn run_key_watch(
 ) {
     let api: Api<Secret> = Api::namespaced(client, &namespace);
     let labelled = watcher::watcher(api.clone(), watcher::Config::default().labels(KEY_SELECTOR))
-        .default_backoff()
+        .backoff(WatchBackoff::new())
         .map(|e| (Source::Labelled, e));
     let legacy = watcher::watcher(
         api,
         watcher::Config::default().fields(&format!("metadata.name={prefix}")),
     )
-    .default_backoff()
+    .backoff(WatchBackoff::new())
     .map(|e| (Source::Legacy, e));
     let mut events = std::pin::pin!(stream::select(labelled, legacy));
     let mut buffers: [Vec<Secret>; 2] = [Vec::new(), Vec::new()];

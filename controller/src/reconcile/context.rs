@@ -66,6 +66,11 @@ pub struct Context {
     /// Objects a follower was asked to reconcile: the next leadership term starts
     /// with them.
     deferred: Mutex<HashSet<ObjectRef<SealedSecret>>>,
+    /// Objects whose last reconcile failed because the API server was down: retried
+    /// together as soon as it answers again (see `run::outage`).
+    after_outage: Mutex<HashSet<ObjectRef<SealedSecret>>>,
+    /// Bumped each time the API server answers again after an outage.
+    recovered: tokio::sync::watch::Sender<u64>,
     /// Set once a status write shows that the installed CRD drops `keyFingerprint`.
     pub(super) fingerprint_pruned: AtomicBool,
 }
@@ -102,6 +107,8 @@ impl Context {
             settings,
             attempts: Mutex::new(HashMap::new()),
             deferred: Mutex::new(HashSet::new()),
+            after_outage: Mutex::new(HashSet::new()),
+            recovered: tokio::sync::watch::Sender::new(0),
             fingerprint_pruned: AtomicBool::new(false),
         }
     }
@@ -115,6 +122,7 @@ impl Context {
         self.usage.forget(object);
         lock(&self.attempts).remove(object);
         lock(&self.deferred).remove(object);
+        lock(&self.after_outage).remove(object);
     }
 
     /// Keeps only what `exists` still holds (after a relist).
@@ -122,6 +130,7 @@ impl Context {
         self.usage.retain(&exists);
         lock(&self.attempts).retain(|object, _| exists(object));
         lock(&self.deferred).retain(|object| exists(object));
+        lock(&self.after_outage).retain(|object| exists(object));
     }
 
     /// Counts one more failure of `sealed` and returns the count; it starts again with
@@ -150,7 +159,37 @@ impl Context {
     }
 
     pub(super) fn forget_failures(&self, sealed: &SealedSecret) {
-        lock(&self.attempts).remove(&ObjectRef::from_obj(sealed));
+        let object = ObjectRef::from_obj(sealed);
+        lock(&self.attempts).remove(&object);
+        lock(&self.after_outage).remove(&object);
+    }
+
+    /// Remembers that `sealed` failed because the API server was down.
+    pub(super) fn failed_in_outage(&self, sealed: &SealedSecret) {
+        lock(&self.after_outage).insert(ObjectRef::from_obj(sealed));
+    }
+
+    /// Whether some object waits for the API server to answer again.
+    pub fn outage_pending(&self) -> bool {
+        !lock(&self.after_outage).is_empty()
+    }
+
+    /// Says that the API server answers again after an outage.
+    pub fn api_recovered(&self) {
+        self.recovered.send_modify(|n| *n += 1);
+    }
+
+    /// Follows [`Context::api_recovered`].
+    pub fn subscribe_recovered(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.recovered.subscribe()
+    }
+
+    /// Takes the objects that wait for the API server and that `mine` accepts.
+    pub fn take_after_outage(
+        &self,
+        mine: impl Fn(&ObjectRef<SealedSecret>) -> bool,
+    ) -> Vec<ObjectRef<SealedSecret>> {
+        take(&self.after_outage, mine)
     }
 
     /// A follower's answer to a reconcile: remember the object for the next term. If the
@@ -169,13 +208,20 @@ impl Context {
         &self,
         mine: impl Fn(&ObjectRef<SealedSecret>) -> bool,
     ) -> Vec<ObjectRef<SealedSecret>> {
-        let mut deferred = lock(&self.deferred);
-        let taken: Vec<_> = deferred.iter().filter(|o| mine(o)).cloned().collect();
-        for object in &taken {
-            deferred.remove(object);
-        }
-        taken
+        take(&self.deferred, mine)
     }
+}
+
+fn take(
+    set: &Mutex<HashSet<ObjectRef<SealedSecret>>>,
+    mine: impl Fn(&ObjectRef<SealedSecret>) -> bool,
+) -> Vec<ObjectRef<SealedSecret>> {
+    let mut set = lock(set);
+    let taken: Vec<_> = set.iter().filter(|o| mine(o)).cloned().collect();
+    for object in &taken {
+        set.remove(object);
+    }
+    taken
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

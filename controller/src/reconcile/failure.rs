@@ -3,8 +3,8 @@
 //! for a change.
 
 use crate::api_error::{CallError, Class};
+use crate::backoff::jitter;
 use crate::metrics::ErrorReason;
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 /// Why a reconcile failed. The Display text is what the status and events show.
@@ -60,6 +60,12 @@ impl Failure {
         }
     }
 
+    /// The API server was unreachable or failing as a whole: worth retrying as soon as
+    /// it answers again.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Failure::Api(error) if error.is_outage())
+    }
+
     /// The `reason` label of `unseal_errors_total`.
     pub fn metric_reason(&self) -> ErrorReason {
         match self {
@@ -100,14 +106,6 @@ pub fn retry_delay(next: Next, attempt: u32) -> Option<Duration> {
         Next::RetryLimited => Some(doubling(TRANSIENT_FIRST, UNSEAL_RETRY_CAP)),
         Next::WaitForChange | Next::Drop => None,
     }
-}
-
-/// `delay` times a random factor in [0.8, 1.2).
-fn jitter(delay: Duration) -> Duration {
-    // A fresh RandomState is randomly keyed: enough randomness for spreading retries.
-    let random = std::collections::hash_map::RandomState::new().hash_one(delay);
-    let factor = 0.8 + 0.4 * (random % 1000) as f64 / 1000.0;
-    delay.mul_f64(factor)
 }
 
 #[cfg(test)]

@@ -79,6 +79,9 @@ pub fn error_policy(
     ctx: Arc<Context>,
 ) -> Action {
     let next = error.0.next();
+    if error.0.is_outage() {
+        ctx.failed_in_outage(&sealed);
+    }
     let limited = next == Next::RetryLimited;
     let attempts = ctx.count_failure(&sealed, limited);
     if limited && attempts > ctx.settings.max_unseal_retries {

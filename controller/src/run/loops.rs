@@ -4,6 +4,7 @@
 
 use super::signals::stopped;
 use super::triggers;
+use crate::backoff::WatchBackoff;
 use crate::keys::KeyRegistry;
 use crate::reconcile::{Context, error_policy, reconcile};
 use futures::StreamExt;
@@ -56,7 +57,7 @@ pub async fn run_loop(spec: LoopSpec) {
         api_for::<SealedSecret>(&client, namespace.as_deref()),
         config,
     )
-    .default_backoff()
+    .backoff(WatchBackoff::new())
     // Who wrote which field is of no use here and would double the memory per object.
     .modify(|sealed| sealed.metadata.managed_fields = None)
     .reflect(writer)
@@ -73,7 +74,8 @@ pub async fn run_loop(spec: LoopSpec) {
     let mut controller = Controller::for_stream(sealed_secrets, reader.clone())
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
         .reconcile_on(triggers::new_keys(ctx.registry.subscribe(), reader.clone()))
-        .reconcile_on(triggers::lead_gained(Arc::clone(&ctx), reader.clone()));
+        .reconcile_on(triggers::lead_gained(Arc::clone(&ctx), reader.clone()))
+        .reconcile_on(triggers::api_recovered(Arc::clone(&ctx), reader.clone()));
     if recreate {
         let secrets = api_for::<PartialObjectMeta<Secret>>(&client, namespace.as_deref());
         controller = controller.reconcile_on(triggers::secret_changes(secrets, reader));

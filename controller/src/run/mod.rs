@@ -4,6 +4,7 @@
 //! wakes them besides SealedSecret changes.
 
 mod loops;
+mod outage;
 mod signals;
 mod terms;
 pub mod triggers;
@@ -186,6 +187,10 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
         })
     }));
     let loops = tokio::spawn(loops);
+    tokio::spawn(outage::watch_for_recovery(
+        Arc::clone(&ctx),
+        stop_rx.clone(),
+    ));
 
     if flags.renew_period().is_zero() {
         tracing::info!("Key renewal disabled");

@@ -2,6 +2,7 @@
 //! its Secret going missing, a Secret in its way changing, and this replica gaining
 //! the lead.
 
+use crate::backoff::WatchBackoff;
 use crate::keys::Revision;
 use crate::reconcile::Context;
 use crate::reconcile::status::SYNCED;
@@ -72,6 +73,24 @@ pub fn lead_gained(
     .flatten()
 }
 
+/// Each time the API server answers again after an outage: the objects that failed
+/// because it was down (see `run::outage`).
+pub fn api_recovered(
+    ctx: Arc<Context>,
+    store: Store<SealedSecret>,
+) -> impl Stream<Item = ObjectRef<SealedSecret>> + Send {
+    let recovered = ctx.subscribe_recovered();
+    stream::unfold(
+        (recovered, ctx, store),
+        |(mut recovered, ctx, store)| async move {
+            recovered.changed().await.ok()?;
+            let waiting = ctx.take_after_outage(|o| store.get(o).is_some());
+            Some((stream::iter(waiting), (recovered, ctx, store)))
+        },
+    )
+    .flatten()
+}
+
 /// Secret events that concern a SealedSecret: its Secret deleted (recreate it), or
 /// missing after a (re)list (deleted while the watch was re-listing after 410 Gone or
 /// an API-server restart), and a Secret that stood in the way of a failing SealedSecret
@@ -82,7 +101,7 @@ pub fn secret_changes(
     store: Store<SealedSecret>,
 ) -> impl Stream<Item = ObjectRef<SealedSecret>> + Send {
     watcher::watcher(api, watcher::Config::default().page_size(500))
-        .default_backoff()
+        .backoff(WatchBackoff::new())
         .scan(Relist::default(), move |relist, event| {
             let due = match event {
                 Ok(event) => relist.on(event, &store),
