@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Renders `spec.template.data` values (Go text/template in upstream). The engine is
-/// given the decrypted items by name.
+/// given the decrypted items by name. The Go engine lives in its own crate
+/// (`gotemplate`); its `render` function is an engine through the impl below.
 pub trait TemplateEngine {
     /// Renders one template; the error is a one-line message without secret values.
     fn render(
@@ -37,6 +38,37 @@ pub trait TemplateEngine {
             .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
             .collect();
         self.render(key, template, &text).map(String::into_bytes)
+    }
+}
+
+/// A plain function from (name, template, items) to bytes is an engine, so a binary
+/// wires one in without a wrapper type and this crate needs no template code.
+impl<F, E> TemplateEngine for F
+where
+    F: Fn(&str, &str, &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, E>,
+    E: fmt::Display,
+{
+    fn render(
+        &self,
+        key: &str,
+        template: &str,
+        items: &BTreeMap<String, String>,
+    ) -> Result<String, String> {
+        let items = items
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+            .collect();
+        self.render_bytes(key, template, &items)
+            .map(|out| String::from_utf8_lossy(&out).into_owned())
+    }
+
+    fn render_bytes(
+        &self,
+        key: &str,
+        template: &str,
+        items: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Vec<u8>, String> {
+        self(key, template, items).map_err(|e| e.to_string())
     }
 }
 

@@ -187,7 +187,7 @@ pub async fn run(flags: Flags, checked: Checked, connection: Connection) -> Resu
     ctx.accept_v1_data = flags.accept_deprecated_v1_data;
     ctx.update_status = flags.update_status;
     ctx.max_retries = flags.max_unseal_retries;
-    ctx.templates = Some(Arc::new(sealed_common::GoTemplates::new()));
+    ctx.templates = Some(Arc::new(gotemplate::render));
     ctx.metrics = Arc::new(Metrics::new(
         Arc::clone(&registry),
         Arc::clone(&ctx.usage),

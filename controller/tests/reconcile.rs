@@ -511,7 +511,7 @@ async fn template_data_is_rendered_like_upstream() {
     let fake = FakeApi::new();
     fake.put_sealed(&obj);
     let mut ctx = fake.context_mut(registry(&["A", "B"]));
-    ctx.templates = Some(Arc::new(sealed_common::GoTemplates::new()));
+    ctx.templates = Some(Arc::new(gotemplate::render));
     let ctx = Arc::new(ctx);
     run(&fake, &ctx, "demo-ns", "demo-secret")
         .await
@@ -530,7 +530,7 @@ async fn template_data_is_rendered_like_upstream() {
     let fake = FakeApi::new();
     fake.put_sealed(&bad);
     let mut ctx = fake.context_mut(registry(&["A"]));
-    ctx.templates = Some(Arc::new(sealed_common::GoTemplates::new()));
+    ctx.templates = Some(Arc::new(gotemplate::render));
     let error = run(&fake, &Arc::new(ctx), "demo-ns", "demo-secret")
         .await
         .expect_err("no env function");

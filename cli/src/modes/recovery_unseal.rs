@@ -11,7 +11,7 @@ use sealed_common::key_secret::parse_key_backup;
 use sealed_common::keys::fingerprint;
 use sealed_common::sealed_secret::{API_VERSION, KIND};
 use sealed_common::unseal::{UnsealOptions, unseal};
-use sealed_common::{GoTemplates, RsaPrivateKey, SealedSecret};
+use sealed_common::{RsaPrivateKey, SealedSecret};
 use serde_json::Value;
 
 /// Reads every key of every `--recovery-private-key` file, dropping duplicates.
@@ -49,9 +49,8 @@ pub fn run(flags: &Flags) -> Result<Vec<u8>> {
     }
     let format = output_format(flags)?;
     // spec.template.data is rendered exactly as the controller renders it.
-    let engine = GoTemplates::new();
     let options = UnsealOptions {
-        templates: Some(&engine),
+        templates: Some(&gotemplate::render),
         ..UnsealOptions::default()
     };
     let mut out = String::new();

@@ -1,6 +1,6 @@
 //! Engine-level behaviour, checked against what Go's text/template + Sprig print.
 
-use super::{GoTemplates, Limits};
+use super::{Engine, Limits};
 use std::collections::BTreeMap;
 
 const SECRET_A: &str = "from-data";
@@ -14,7 +14,9 @@ fn items() -> BTreeMap<String, Vec<u8>> {
 }
 
 fn render(t: &str) -> Result<Vec<u8>, String> {
-    GoTemplates::new().render_items("k", t, &items())
+    Engine::new()
+        .render("k", t, &items())
+        .map_err(|e| e.to_string())
 }
 
 fn ok(t: &str) -> String {
