@@ -702,3 +702,22 @@ fn deeply_nested_values_drop_without_recursion() {
         .unwrap();
     assert_eq!(handle.join().unwrap().unwrap(), "1");
 }
+
+/// The README's function table is the registry, no more and no less.
+#[test]
+fn the_readme_lists_exactly_the_functions_there_are() {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("\n## Functions\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Functions section");
+    let mut listed: Vec<&str> = section
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .flat_map(|row| row.split('`').skip(1).step_by(2))
+        .collect();
+    listed.sort_unstable();
+    listed.dedup();
+    assert_eq!(listed, super::funcs::names());
+}
