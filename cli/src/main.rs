@@ -1,5 +1,6 @@
-//! kubeseal: flags and mode dispatch only; the work lives in `modes` and in
-//! `sealed_common`.
+//! kubeseal: flags and mode dispatch only; the work lives in `modes`, `keys`, `tree`
+//! and in `sealed_common`. Only this file reads `flags`; every other module takes
+//! plain values.
 
 mod cluster;
 mod flags;
@@ -12,7 +13,7 @@ mod tree;
 use anyhow::{Result, bail};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser};
-use flags::{Cli, Command, Flags};
+use flags::{Cli, Command, Flags, KeysVerb};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -34,22 +35,24 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    if let Some(Command::Completion { shell }) = cli.command {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "kubeseal",
-            &mut std::io::stdout(),
-        );
-        return Ok(());
+    let Cli { command, flags } = cli;
+    match command {
+        Some(Command::Completion { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "kubeseal",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
+        Some(Command::Reencrypt(args)) => {
+            let connection = args.connection.resolve(&flags);
+            return tree::run(&args.paths, args.dry_run, !args.no_progress, connection);
+        }
+        Some(Command::Keys(args)) => return keys_verb(args.verb, &flags),
+        None => {}
     }
-    if let Some(Command::Reencrypt(args)) = cli.command {
-        return tree::run(*args, cli.flags);
-    }
-    if let Some(Command::Keys(args)) = cli.command {
-        return keys::run(*args, cli.flags);
-    }
-    let flags = cli.flags;
     if flags.version {
         println!("kubeseal version: v{}", env!("CARGO_PKG_VERSION"));
         return Ok(());
@@ -70,26 +73,55 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Upstream's precedence between modes.
 fn dispatch(flags: &Flags) -> Result<()> {
-    let output = flags.sealed_secret_file.as_deref();
+    let options = flags.mode_options();
+    let output = options.output.as_deref();
     if flags.recovery_unseal {
-        return io::write_output(output, &modes::recovery_unseal::run(flags)?);
+        return io::write_output(output, &modes::recovery_unseal::run(&options)?);
     }
     if flags.validate {
-        return modes::validate::run(flags);
+        return modes::validate::run(&options);
     }
     if flags.re_encrypt {
-        return modes::reencrypt::run(flags);
+        return modes::reencrypt::run(&options);
     }
     if flags.fetch_cert {
-        return io::write_output(output, &modes::fetch_cert::run(flags)?);
+        return io::write_output(output, &modes::fetch_cert::run(&options)?);
     }
     if let Some(target) = flags.merge_into.as_deref() {
-        return modes::merge_into::run(flags, target);
+        return modes::merge_into::run(&options, target);
     }
     if flags.raw {
-        return io::write_output(output, &modes::raw::run(flags)?);
+        return io::write_output(output, &modes::raw::run(&options)?);
     }
-    io::write_output(output, &modes::seal::run(flags)?)
+    io::write_output(output, &modes::seal::run(&options)?)
+}
+
+/// One `kubeseal keys` verb; `parent` holds the flags given before `keys`.
+fn keys_verb(verb: KeysVerb, parent: &Flags) -> Result<()> {
+    match verb {
+        KeysVerb::List { output, connection } => {
+            keys::list(&connection.resolve(parent), output.output.into())
+        }
+        KeysVerb::Dependents {
+            key,
+            output,
+            connection,
+        } => keys::dependents(&connection.resolve(parent), &key.key, output.output.into()),
+        KeysVerb::Retire {
+            key,
+            dry_run,
+            force,
+            connection,
+        } => keys::retire(&connection.resolve(parent), &key.key, dry_run, force),
+        KeysVerb::Backup { file, connection } => {
+            keys::backup(&connection.resolve(parent), file.as_deref())
+        }
+        KeysVerb::Restore {
+            file,
+            dry_run,
+            connection,
+        } => keys::restore(&connection.resolve(parent), &file, dry_run),
+    }
 }
 
 /// Reports a bad command line as upstream's pflag does (exit code 2), in one line.

@@ -13,10 +13,8 @@ pub mod scope;
 pub mod seal;
 pub mod sealed_secret;
 pub mod secret;
-pub mod template;
 pub mod unseal;
 
 pub use backend::{BackendError, RsaPrivateKey, RsaPublicKey};
 pub use scope::Scope;
 pub use sealed_secret::{SealedSecret, SealedSecretSpec, SealedSecretStatus, SecretTemplateSpec};
-pub use template::GoTemplates;

@@ -14,29 +14,33 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Renders `spec.template.data` values (Go text/template in upstream). The engine is
-/// given the decrypted items by name.
+/// given the decrypted items by name, as bytes: Go strings are bytes, so binary items
+/// and results must not go through UTF-8. The Go engine lives in its own crate
+/// (`gotemplate`); its `render` function is an engine through the impl below.
 pub trait TemplateEngine {
     /// Renders one template; the error is a one-line message without secret values.
     fn render(
         &self,
         key: &str,
         template: &str,
-        items: &BTreeMap<String, String>,
-    ) -> Result<String, String>;
+        items: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Vec<u8>, String>;
+}
 
-    /// As `render` over raw bytes: Go strings are bytes, so binary items and results
-    /// must not go through UTF-8. The default is lossy, for text-only engines.
-    fn render_bytes(
+/// A plain function from (name, template, items) to bytes is an engine, so a binary
+/// wires one in without a wrapper type and this crate needs no template code.
+impl<F, E> TemplateEngine for F
+where
+    F: Fn(&str, &str, &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, E>,
+    E: fmt::Display,
+{
+    fn render(
         &self,
         key: &str,
         template: &str,
         items: &BTreeMap<String, Vec<u8>>,
     ) -> Result<Vec<u8>, String> {
-        let text = items
-            .iter()
-            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
-            .collect();
-        self.render(key, template, &text).map(String::into_bytes)
+        self(key, template, items).map_err(|e| e.to_string())
     }
 }
 
@@ -182,7 +186,7 @@ fn open_items(
                 continue;
             };
             let rendered = match options.templates {
-                Some(engine) => engine.render_bytes(key, text, &items),
+                Some(engine) => engine.render(key, text, &items),
                 None if !text.contains("{{") => Ok(text.clone().into_bytes()),
                 None => Err("template actions are rendered by the controller only; this tool cannot render them".to_owned()),
             };

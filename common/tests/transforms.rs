@@ -127,9 +127,10 @@ impl TemplateEngine for Upper {
         &self,
         _key: &str,
         template: &str,
-        items: &BTreeMap<String, String>,
-    ) -> Result<String, String> {
-        Ok(template.replace("{{ .k }}", &items["k"].to_uppercase()))
+        items: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Vec<u8>, String> {
+        let k = String::from_utf8_lossy(&items["k"]).to_uppercase();
+        Ok(template.replace("{{ .k }}", &k).into_bytes())
     }
 }
 

@@ -10,7 +10,7 @@ use sealed_common::crypto::{decode_base64, hybrid_decrypt, open_value};
 use sealed_common::key_secret::{key_from_secret, private_key_from_secret};
 use sealed_common::keys::{Certificate, fingerprint};
 use sealed_common::unseal::{UnsealError, UnsealOptions, unseal};
-use sealed_common::{GoTemplates, RsaPrivateKey, SealedSecret};
+use sealed_common::{RsaPrivateKey, SealedSecret};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,15 +49,14 @@ fn there_are_vectors() {
     assert!(vector_dirs().len() >= 11, "{:?}", vector_dirs());
 }
 
+/// Template actions need an engine, which this crate does not have: the items of such
+/// a vector are checked below, its rendered values where the binaries wire `gotemplate`
+/// in (`cli/tests/templates.rs`, `cli/tests/recovery.rs`, `controller/tests/reconcile.rs`).
 #[test]
 fn every_sealed_vector_opens_to_the_expected_items() {
     let keys = [key("A"), key("B")];
     let key_refs: Vec<&RsaPrivateKey> = keys.iter().collect();
-    let engine = GoTemplates::new();
-    let options = UnsealOptions {
-        templates: Some(&engine),
-        ..UnsealOptions::default()
-    };
+    let mut rendered_elsewhere = Vec::new();
     for dir in vector_dirs() {
         let expected = expected_plaintext(&dir);
         for file in ["sealed.yaml", "sealed.json"] {
@@ -67,7 +66,15 @@ fn every_sealed_vector_opens_to_the_expected_items() {
             }
             let docs: Vec<SealedSecret> = decode_stream(&read(&path)).unwrap();
             assert_eq!(docs.len(), 1, "{}", path.display());
-            let result = unseal(&docs[0], &key_refs, options);
+            let templates = docs[0].spec.template.data.iter().flatten();
+            if templates
+                .filter_map(|(_, t)| t.as_deref())
+                .any(|t| t.contains("{{"))
+            {
+                rendered_elsewhere.push(path);
+                continue;
+            }
+            let result = unseal(&docs[0], &key_refs, UnsealOptions::default());
             let secret = result
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
                 .secret;
@@ -80,6 +87,10 @@ fn every_sealed_vector_opens_to_the_expected_items() {
             assert_eq!(got, expected, "{}", path.display());
         }
     }
+    assert_eq!(
+        rendered_elsewhere,
+        [vectors().join("template-data/strict/sealed.yaml")]
+    );
 }
 
 #[test]

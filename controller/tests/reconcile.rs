@@ -54,7 +54,7 @@ fn foreign_secret(
 
 fn with_templates() -> Settings {
     Settings {
-        templates: Some(Arc::new(sealed_common::GoTemplates::new())),
+        templates: Some(Arc::new(gotemplate::render)),
         ..Settings::default()
     }
 }

@@ -4,9 +4,8 @@
 
 use super::api::{Cluster, Created, LEGACY_KEY_SECRET};
 use super::inventory::stored_fingerprint;
-use crate::flags::Flags;
 use crate::io::write_atomically;
-use crate::online::Controller;
+use crate::online::{Connection, Controller};
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -16,9 +15,9 @@ use serde::Deserialize;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-fn connect(flags: &Flags) -> Result<Cluster> {
+fn connect(connection: &Connection) -> Result<Cluster> {
     Ok(Cluster {
-        controller: Controller::connect_api(flags, "")?,
+        controller: Controller::connect_api(connection, "")?,
     })
 }
 
@@ -42,13 +41,13 @@ fn display(secret: &Secret) -> String {
     )
 }
 
-pub fn backup(flags: &Flags, file: Option<&str>) -> Result<()> {
+pub fn backup(connection: &Connection, file: Option<&str>) -> Result<()> {
     if file.is_none() && std::io::stdout().is_terminal() {
         bail!(
             "refusing to print private keys to a terminal: write them to a file with -w FILE (mode 0600), or redirect standard output"
         );
     }
-    let cluster = connect(flags)?;
+    let cluster = connect(connection)?;
     let ns = cluster.namespace().to_owned();
     let mut secrets = cluster.key_secrets()?;
     if secrets.is_empty() {
@@ -174,7 +173,7 @@ fn same_key(a: &Secret, b: &Secret) -> bool {
         .all(|name| item(a, name) == item(b, name))
 }
 
-pub fn restore(flags: &Flags, file: &str, dry_run: bool) -> Result<()> {
+pub fn restore(connection: &Connection, file: &str, dry_run: bool) -> Result<()> {
     let bytes = if file == "-" {
         read_limited(std::io::stdin().lock()).context("cannot read standard input")?
     } else {
@@ -225,7 +224,7 @@ pub fn restore(flags: &Flags, file: &str, dry_run: bool) -> Result<()> {
         );
     }
 
-    let cluster = connect(flags)?;
+    let cluster = connect(connection)?;
     let ns = cluster.namespace().to_owned();
     let (mut created, mut present, mut failed) = (0, 0, 0);
     for (secret, fp) in secrets.iter_mut().zip(&fingerprints) {

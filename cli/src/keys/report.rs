@@ -1,22 +1,28 @@
 //! `keys list`, `keys dependents KEY` and `keys retire KEY [--dry-run] [--force]`.
 
-use super::Output;
 use super::api::{Cluster, LEGACY_KEY_SECRET, SealedSecrets};
 use super::inventory::{Census, Inventory, Key, SealedRef, Source, Unattributed};
-use crate::flags::Flags;
-use crate::online::Controller;
+use crate::online::{Connection, Controller};
 use anyhow::{Result, anyhow, bail};
 use sealed_common::key_secret::{KEY_LABEL, KEY_LABEL_ACTIVE};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+/// How `list` and `dependents` print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
 /// The label value `keys retire` sets.
 const RETIRED: &str = "retired";
 
-fn connect(flags: &Flags) -> Result<Cluster> {
+fn connect(connection: &Connection) -> Result<Cluster> {
     Ok(Cluster {
-        controller: Controller::connect(flags, "")?,
+        controller: Controller::connect(connection, "")?,
     })
 }
 
@@ -61,8 +67,8 @@ fn census_or_fail(cluster: &Cluster, key: &Key) -> Result<Census> {
     }
 }
 
-pub fn list(flags: &Flags, output: Output) -> Result<()> {
-    let cluster = connect(flags)?;
+pub fn list(connection: &Connection, output: Output) -> Result<()> {
+    let cluster = connect(connection)?;
     let inventory = Inventory::load(&cluster)?;
     let census = census_or_warn(&cluster)?;
     let count = |key: &Key| census.as_ref().map(|c| c.dependents(key).len());
@@ -137,8 +143,8 @@ pub fn list(flags: &Flags, output: Output) -> Result<()> {
     print(&text)
 }
 
-pub fn dependents(flags: &Flags, wanted: &str, output: Output) -> Result<()> {
-    let cluster = connect(flags)?;
+pub fn dependents(connection: &Connection, wanted: &str, output: Output) -> Result<()> {
+    let cluster = connect(connection)?;
     let inventory = Inventory::load(&cluster)?;
     let key = inventory.find(wanted)?;
     let census = census_or_fail(&cluster, key)?;
@@ -163,8 +169,8 @@ pub fn dependents(flags: &Flags, wanted: &str, output: Output) -> Result<()> {
     print(&text)
 }
 
-pub fn retire(flags: &Flags, wanted: &str, dry_run: bool, force: bool) -> Result<()> {
-    let cluster = connect(flags)?;
+pub fn retire(connection: &Connection, wanted: &str, dry_run: bool, force: bool) -> Result<()> {
+    let cluster = connect(connection)?;
     let inventory = Inventory::load(&cluster)?;
     let key = inventory.find(wanted)?;
     let ns = cluster.namespace().to_owned();

@@ -1,15 +1,15 @@
 //! `--fetch-cert`: print the sealing certificate, for later use with `--cert`.
 
-use super::{cert_flag, request_timeout};
-use crate::flags::Flags;
+use super::Options;
 use crate::io::read_cert_source;
 use crate::online::{Controller, OFFLINE_SEAL};
 use anyhow::Result;
 
 /// Printed as fetched, like upstream, so that it can be compared byte for byte.
-pub fn run(flags: &Flags) -> Result<Vec<u8>> {
-    match cert_flag(flags) {
-        Some(source) => read_cert_source(source, request_timeout(flags)?),
-        None => Controller::connect(flags, OFFLINE_SEAL)?.certificate(),
+pub fn run(options: &Options) -> Result<Vec<u8>> {
+    let connection = &options.connection;
+    match options.cert() {
+        Some(source) => read_cert_source(source, connection.kube.request_timeout()?),
+        None => Controller::connect(connection, OFFLINE_SEAL)?.certificate(),
     }
 }

@@ -6,8 +6,7 @@
 //! is given, and its permissions; missing maps in the file do not crash.
 
 use super::seal::{render, seal_document, seal_options};
-use super::{decode_kind, explicit_format, load_certificate};
-use crate::flags::Flags;
+use super::{Options, decode_kind, load_certificate};
 use crate::io::{read_input, write_atomically};
 use anyhow::{Context, Result, anyhow, bail};
 use sealed_common::codec::{Format, looks_like_json};
@@ -16,13 +15,13 @@ use sealed_common::secret::SecretDocument;
 use sealed_common::{SealedSecret, SecretTemplateSpec};
 use std::path::Path;
 
-pub fn run(flags: &Flags, target: &str) -> Result<()> {
-    if flags.sealed_secret_file.is_some() {
+pub fn run(options: &Options, target: &str) -> Result<()> {
+    if options.output.is_some() {
         bail!(
             "--merge-into rewrites {target:?} in place; do not combine it with --sealed-secret-file"
         );
     }
-    let cert = load_certificate(flags)?;
+    let cert = load_certificate(options)?;
     let original_bytes =
         std::fs::read(target).with_context(|| format!("cannot read --merge-into {target:?}"))?;
     let mut originals: Vec<SealedSecret> = decode_kind(&original_bytes, KIND, API_VERSION)
@@ -35,7 +34,7 @@ pub fn run(flags: &Flags, target: &str) -> Result<()> {
     }
     let mut original = originals.remove(0);
     let file_scope = original.scope();
-    if let Some(flag_scope) = flags.scope
+    if let Some(flag_scope) = options.scope
         && flag_scope != file_scope
     {
         bail!(
@@ -43,7 +42,7 @@ pub fn run(flags: &Flags, target: &str) -> Result<()> {
         );
     }
 
-    let input = read_input(flags.secret_file.as_deref(), "json/yaml k8s resource")?;
+    let input = read_input(options.input.as_deref(), "json/yaml k8s resource")?;
     let mut documents: Vec<SecretDocument> = decode_kind(&input, "Secret", "v1")?;
     if documents.len() != 1 {
         bail!(
@@ -51,16 +50,17 @@ pub fn run(flags: &Flags, target: &str) -> Result<()> {
             documents.len()
         );
     }
-    let mut options = seal_options(flags);
-    options.name = original.metadata.name.clone();
-    options.force_namespace = original.metadata.namespace.clone();
-    options.namespace_flag = None;
-    options.scope = file_scope;
-    let update = seal_document(1, documents.remove(0), cert.public_key(), &options, flags)?;
+    let mut seal = seal_options(options);
+    seal.name = original.metadata.name.clone();
+    seal.force_namespace = original.metadata.namespace.clone();
+    seal.namespace_flag = None;
+    seal.scope = file_scope;
+    let kube = &options.connection.kube;
+    let update = seal_document(1, documents.remove(0), cert.public_key(), &seal, kube)?;
 
     merge(&mut original, update);
 
-    let format = match explicit_format(flags)? {
+    let format = match options.explicit_format()? {
         Some(format) => format,
         None if looks_like_json(&String::from_utf8_lossy(&original_bytes)) => Format::Json,
         None => Format::Yaml,

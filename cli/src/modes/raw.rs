@@ -1,8 +1,7 @@
 //! `--raw`: seal one value, print its base64 and nothing else.
 
-use super::load_certificate;
+use super::{Options, load_certificate};
 use crate::cluster::default_namespace;
-use crate::flags::Flags;
 use anyhow::{Context, Result, bail};
 use sealed_common::Scope;
 use sealed_common::codec::read_limited;
@@ -14,21 +13,21 @@ fn from_file_path(spec: &str) -> &str {
     spec.split_once('=').map_or(spec, |(_, path)| path)
 }
 
-pub fn run(flags: &Flags) -> Result<Vec<u8>> {
-    let cert = load_certificate(flags)?;
-    let scope = flags.scope.unwrap_or_default();
+pub fn run(options: &Options) -> Result<Vec<u8>> {
+    let cert = load_certificate(options)?;
+    let scope = options.scope.unwrap_or_default();
     let mut namespace = String::new();
     if scope != Scope::ClusterWide {
-        namespace = default_namespace(&flags.kube)?.unwrap_or_default();
+        namespace = default_namespace(&options.connection.kube)?.unwrap_or_default();
         if namespace.is_empty() {
             bail!("must provide the --namespace flag with --raw and --scope {scope}");
         }
     }
-    let name = flags.name.clone().unwrap_or_default();
+    let name = options.name.clone().unwrap_or_default();
     if scope == Scope::Strict && name.is_empty() {
         bail!("must provide the --name flag with --raw and --scope {scope}");
     }
-    let data = match flags.from_file.as_slice() {
+    let data = match options.from_file.as_slice() {
         [] => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {

@@ -2,8 +2,7 @@
 //! print the Secrets, as upstream prints them (a 0-byte value shows as `null`), with
 //! `spec.template.data` rendered as the controller renders it.
 
-use super::{at_document, decode_kind, output_format};
-use crate::flags::Flags;
+use super::{Options, at_document, decode_kind};
 use crate::io::read_input;
 use anyhow::{Context, Result, anyhow, bail};
 use sealed_common::codec::{SECRET, to_text};
@@ -11,7 +10,7 @@ use sealed_common::key_secret::parse_key_backup;
 use sealed_common::keys::fingerprint;
 use sealed_common::sealed_secret::{API_VERSION, KIND};
 use sealed_common::unseal::{UnsealOptions, unseal};
-use sealed_common::{GoTemplates, RsaPrivateKey, SealedSecret};
+use sealed_common::{RsaPrivateKey, SealedSecret};
 use serde_json::Value;
 
 /// Reads every key of every `--recovery-private-key` file, dropping duplicates.
@@ -37,26 +36,25 @@ pub fn load_keys(files: &[String]) -> Result<Vec<RsaPrivateKey>> {
     Ok(keys)
 }
 
-pub fn run(flags: &Flags) -> Result<Vec<u8>> {
-    let keys = load_keys(&flags.recovery_private_key)?;
+pub fn run(options: &Options) -> Result<Vec<u8>> {
+    let keys = load_keys(&options.recovery_private_key)?;
     let key_refs: Vec<&RsaPrivateKey> = keys.iter().collect();
-    let input = read_input(flags.secret_file.as_deref(), "a json/yaml SealedSecret")?;
+    let input = read_input(options.input.as_deref(), "a json/yaml SealedSecret")?;
     let documents: Vec<SealedSecret> = decode_kind(&input, KIND, API_VERSION)?;
     if documents.is_empty() {
         bail!(
             "no SealedSecret in the input: expected a YAML or JSON SealedSecret on stdin or in --secret-file"
         );
     }
-    let format = output_format(flags)?;
+    let format = options.output_format()?;
     // spec.template.data is rendered exactly as the controller renders it.
-    let engine = GoTemplates::new();
-    let options = UnsealOptions {
-        templates: Some(&engine),
+    let unseal_options = UnsealOptions {
+        templates: Some(&gotemplate::render),
         ..UnsealOptions::default()
     };
     let mut out = String::new();
     for (i, sealed) in documents.iter().enumerate() {
-        let opened = unseal(sealed, &key_refs, options)
+        let opened = unseal(sealed, &key_refs, unseal_options)
             .map_err(|e| anyhow!("{e} ({})", at_document(i + 1, &sealed.display_name())))?;
         let mut value = serde_json::to_value(&opened.secret)?;
         empty_values_as_null(&mut value);

@@ -5,8 +5,7 @@
 
 use super::seal::render;
 use super::validate::read_sealed_secrets;
-use super::{explicit_format, output_format, report_failures};
-use crate::flags::Flags;
+use super::{Options, report_failures};
 use crate::io::{write_atomically, write_output};
 use crate::online::{Controller, OFFLINE_RE_ENCRYPT, Verdict};
 use anyhow::{Context, Result, anyhow};
@@ -15,16 +14,16 @@ use sealed_common::codec::{Format, looks_like_json};
 use sealed_common::reseal::strip_server_fields;
 use std::path::{Path, PathBuf};
 
-pub fn run(flags: &Flags) -> Result<()> {
-    let (input, documents) = read_sealed_secrets(flags)?;
-    let in_place = in_place_target(flags);
-    let format = match (&in_place, explicit_format(flags)?) {
+pub fn run(options: &Options) -> Result<()> {
+    let (input, documents) = read_sealed_secrets(options)?;
+    let in_place = in_place_target(options);
+    let format = match (&in_place, options.explicit_format()?) {
         (Some(_), Some(format)) => format,
         (Some(_), None) if looks_like_json(&String::from_utf8_lossy(&input)) => Format::Json,
         (Some(_), None) => Format::Yaml,
-        (None, _) => output_format(flags)?,
+        (None, _) => options.output_format()?,
     };
-    let controller = Controller::connect(flags, OFFLINE_RE_ENCRYPT)?;
+    let controller = Controller::connect(&options.connection, OFFLINE_RE_ENCRYPT)?;
     let mut out = String::new();
     let mut failures = Vec::new();
     for document in &documents {
@@ -53,18 +52,18 @@ pub fn run(flags: &Flags) -> Result<()> {
     match in_place {
         Some(path) => write_atomically(&path, out.as_bytes())
             .with_context(|| format!("cannot write {path:?}")),
-        None => write_output(flags.sealed_secret_file.as_deref(), out.as_bytes()),
+        None => write_output(options.output.as_deref(), out.as_bytes()),
     }
 }
 
 /// `-f FILE` without `-w`: the file to rewrite, if it is a regular file (followed
 /// through symlinks, so a link keeps pointing at the new file). `/dev/stdin`, pipes
 /// and other special files go to stdout instead.
-fn in_place_target(flags: &Flags) -> Option<PathBuf> {
-    if flags.sealed_secret_file.is_some() {
+fn in_place_target(options: &Options) -> Option<PathBuf> {
+    if options.output.is_some() {
         return None;
     }
-    let given = Path::new(flags.secret_file.as_deref()?);
+    let given = Path::new(options.input.as_deref()?);
     let path = std::fs::canonicalize(given).ok()?;
     let special = |p: &Path| p.starts_with("/dev") || p.starts_with("/proc");
     let regular = std::fs::metadata(&path).is_ok_and(|m| m.is_file());

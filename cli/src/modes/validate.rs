@@ -1,17 +1,16 @@
 //! `--validate`: ask the controller whether each SealedSecret of the input opens.
 //! Silent on success, as upstream; one line per SealedSecret that does not open.
 
-use super::{decode_kind, report_failures};
-use crate::flags::Flags;
+use super::{Options, decode_kind, report_failures};
 use crate::io::read_input;
 use crate::online::{Controller, OFFLINE_VALIDATE, Verdict};
 use anyhow::{Context, Result, bail};
 use sealed_common::SealedSecret;
 use sealed_common::sealed_secret::{API_VERSION, KIND};
 
-pub fn run(flags: &Flags) -> Result<()> {
-    let (_, documents) = read_sealed_secrets(flags)?;
-    let controller = Controller::connect(flags, OFFLINE_VALIDATE)?;
+pub fn run(options: &Options) -> Result<()> {
+    let (_, documents) = read_sealed_secrets(options)?;
+    let controller = Controller::connect(&options.connection, OFFLINE_VALIDATE)?;
     let mut failures = Vec::new();
     for document in &documents {
         let name = document.display_name();
@@ -30,8 +29,8 @@ pub fn run(flags: &Flags) -> Result<()> {
 }
 
 /// The input (`-f FILE` or stdin) and its SealedSecrets; at least one.
-pub fn read_sealed_secrets(flags: &Flags) -> Result<(Vec<u8>, Vec<SealedSecret>)> {
-    let input = read_input(flags.secret_file.as_deref(), "sealed secret")?;
+pub fn read_sealed_secrets(options: &Options) -> Result<(Vec<u8>, Vec<SealedSecret>)> {
+    let input = read_input(options.input.as_deref(), "sealed secret")?;
     let documents: Vec<SealedSecret> = decode_kind(&input, KIND, API_VERSION)?;
     if documents.is_empty() {
         bail!(

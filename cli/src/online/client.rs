@@ -2,8 +2,7 @@
 //! client-go's loader does it: pick the context (`--context` or the current one), its
 //! cluster and user (or `--cluster` / `--user`), then let each flag override one field.
 
-use crate::cluster::load_kubeconfig;
-use crate::flags::KubeFlags;
+use crate::cluster::{KubeOptions, load_kubeconfig};
 use anyhow::{Context as _, Result, anyhow, bail};
 use kube::config::{
     AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
@@ -16,20 +15,20 @@ const SELECTED: &str = "kubeseal";
 
 /// Builds the client configuration; `offline` ends the error when no cluster is set up.
 pub async fn config(
-    flags: &KubeFlags,
+    options: &KubeOptions,
     timeout: Option<Duration>,
     offline: &str,
 ) -> Result<kube::Config> {
-    let server_flag = nonempty(&flags.server);
-    let loaded = load_kubeconfig(flags)?;
+    let server_flag = nonempty(&options.server);
+    let loaded = load_kubeconfig(options)?;
     if loaded.is_none() && server_flag.is_none() {
         bail!(
             "no Kubernetes cluster configured: set KUBECONFIG or pass --kubeconfig FILE (or --server URL){offline}"
         );
     }
-    let (context, mut cluster, mut user) = select(loaded.unwrap_or_default(), flags)?;
-    override_cluster(&mut cluster, flags);
-    override_user(&mut user, flags)?;
+    let (context, mut cluster, mut user) = select(loaded.unwrap_or_default(), options)?;
+    override_cluster(&mut cluster, options);
+    override_user(&mut user, options)?;
     if cluster.server.as_deref().is_none_or(str::is_empty) {
         match context {
             None => bail!(
@@ -90,9 +89,9 @@ fn nonempty(value: &Option<String>) -> Option<&str> {
 /// The name of the chosen context and its cluster and user, as client-go picks them.
 fn select(
     mut kubeconfig: Kubeconfig,
-    flags: &KubeFlags,
+    options: &KubeOptions,
 ) -> Result<(Option<String>, Cluster, AuthInfo)> {
-    let context_name = nonempty(&flags.context)
+    let context_name = nonempty(&options.context)
         .map(str::to_owned)
         .or(kubeconfig.current_context.clone().filter(|c| !c.is_empty()));
     let context = match context_name.as_deref() {
@@ -111,7 +110,7 @@ fn select(
         ),
         None => None,
     };
-    let cluster_name = nonempty(&flags.cluster)
+    let cluster_name = nonempty(&options.cluster)
         .map(str::to_owned)
         .or_else(|| context.as_ref().map(|c| c.cluster.clone()))
         .filter(|c| !c.is_empty());
@@ -124,7 +123,7 @@ fn select(
                 .map(|c| c.cluster.take().unwrap_or_default());
             match found {
                 Some(cluster) => cluster,
-                None if nonempty(&flags.server).is_some() => Cluster::default(),
+                None if nonempty(&options.server).is_some() => Cluster::default(),
                 None => bail!(
                     "cluster {name:?} not found in the kubeconfig: pass --cluster with one of {}",
                     names(kubeconfig.clusters.iter().map(|c| c.name.as_str()))
@@ -133,7 +132,7 @@ fn select(
         }
         None => Cluster::default(),
     };
-    let user_name = nonempty(&flags.user)
+    let user_name = nonempty(&options.user)
         .map(str::to_owned)
         .or_else(|| context.as_ref().and_then(|c| c.user.clone()))
         .filter(|u| !u.is_empty());
@@ -147,7 +146,7 @@ fn select(
                 .map(|u| u.auth_info.take().unwrap_or_default());
             match found {
                 Some(user) => user,
-                None if nonempty(&flags.user).is_some() => bail!(
+                None if nonempty(&options.user).is_some() => bail!(
                     "user {name:?} not found in the kubeconfig: pass --user with one of {}",
                     names(kubeconfig.auth_infos.iter().map(|u| u.name.as_str()))
                 ),
@@ -180,8 +179,8 @@ fn names<'a>(all: impl Iterator<Item = &'a str>) -> String {
 
 /// `--server`, `--certificate-authority`, `--insecure-skip-tls-verify`,
 /// `--tls-server-name`, `--proxy-url`, `--disable-compression`.
-fn override_cluster(cluster: &mut Cluster, flags: &KubeFlags) {
-    if let Some(server) = nonempty(&flags.server) {
+fn override_cluster(cluster: &mut Cluster, options: &KubeOptions) {
+    if let Some(server) = nonempty(&options.server) {
         // client-go reads a bare host[:port] as https.
         cluster.server = Some(if server.contains("://") {
             server.to_owned()
@@ -189,32 +188,32 @@ fn override_cluster(cluster: &mut Cluster, flags: &KubeFlags) {
             format!("https://{server}")
         });
     }
-    if let Some(ca) = nonempty(&flags.certificate_authority) {
+    if let Some(ca) = nonempty(&options.certificate_authority) {
         cluster.certificate_authority = Some(ca.to_owned());
         cluster.certificate_authority_data = None;
     }
-    if flags.insecure_skip_tls_verify {
+    if options.insecure_skip_tls_verify {
         cluster.insecure_skip_tls_verify = Some(true);
-        if nonempty(&flags.certificate_authority).is_none() {
+        if nonempty(&options.certificate_authority).is_none() {
             cluster.certificate_authority = None;
             cluster.certificate_authority_data = None;
         }
     }
-    if let Some(name) = nonempty(&flags.tls_server_name) {
+    if let Some(name) = nonempty(&options.tls_server_name) {
         cluster.tls_server_name = Some(name.to_owned());
     }
-    if let Some(proxy) = nonempty(&flags.proxy_url) {
+    if let Some(proxy) = nonempty(&options.proxy_url) {
         cluster.proxy_url = Some(proxy.to_owned());
     }
-    if flags.disable_compression {
+    if options.disable_compression {
         cluster.disable_compression = Some(true);
     }
 }
 
 /// `--token`, `--client-certificate`, `--client-key`, `--username`, `--password`,
 /// `--as`, `--as-group`, `--as-uid`.
-fn override_user(user: &mut AuthInfo, flags: &KubeFlags) -> Result<()> {
-    if let Some(token) = nonempty(&flags.token) {
+fn override_user(user: &mut AuthInfo, options: &KubeOptions) -> Result<()> {
+    if let Some(token) = nonempty(&options.token) {
         user.token = credentials("token", token)?.token;
         user.token_file = None;
         user.username = None;
@@ -222,33 +221,33 @@ fn override_user(user: &mut AuthInfo, flags: &KubeFlags) -> Result<()> {
         user.exec = None;
         user.auth_provider = None;
     }
-    if let Some(username) = nonempty(&flags.username) {
+    if let Some(username) = nonempty(&options.username) {
         user.username = Some(username.to_owned());
-        if nonempty(&flags.token).is_none() {
+        if nonempty(&options.token).is_none() {
             user.token = None;
             user.token_file = None;
             user.exec = None;
             user.auth_provider = None;
         }
     }
-    if let Some(password) = nonempty(&flags.password) {
+    if let Some(password) = nonempty(&options.password) {
         user.password = credentials("password", password)?.password;
     }
-    if let Some(cert) = nonempty(&flags.client_certificate) {
+    if let Some(cert) = nonempty(&options.client_certificate) {
         user.client_certificate = Some(cert.to_owned());
         user.client_certificate_data = None;
     }
-    if let Some(key) = nonempty(&flags.client_key) {
+    if let Some(key) = nonempty(&options.client_key) {
         user.client_key = Some(key.to_owned());
         user.client_key_data = None;
     }
-    if let Some(name) = nonempty(&flags.as_user) {
+    if let Some(name) = nonempty(&options.as_user) {
         user.impersonate = Some(name.to_owned());
     }
-    if !flags.as_group.is_empty() {
-        user.impersonate_groups = Some(flags.as_group.clone());
+    if !options.as_group.is_empty() {
+        user.impersonate_groups = Some(options.as_group.clone());
     }
-    if let Some(uid) = nonempty(&flags.as_uid) {
+    if let Some(uid) = nonempty(&options.as_uid) {
         user.impersonate_uid = Some(uid.to_owned());
     }
     Ok(())
@@ -270,60 +269,60 @@ fn credentials(field: &str, value: &str) -> Result<AuthInfo> {
 mod tests {
     use super::*;
 
-    fn flags_with(kubeconfig: &str) -> (tempfile::TempDir, KubeFlags) {
+    fn options_with(kubeconfig: &str) -> (tempfile::TempDir, KubeOptions) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
         std::fs::write(&path, kubeconfig).unwrap();
-        let flags = KubeFlags {
+        let options = KubeOptions {
             kubeconfig: Some(path.display().to_string()),
             ..Default::default()
         };
-        (dir, flags)
+        (dir, options)
     }
 
     const TWO: &str = "apiVersion: v1\nkind: Config\ncurrent-context: a\ncontexts:\n- name: a\n  context: {cluster: ca, user: ua}\n- name: b\n  context: {cluster: cb, user: ub}\nclusters:\n- name: ca\n  cluster: {server: 'http://a.example:80'}\n- name: cb\n  cluster: {server: 'http://b.example:80'}\nusers:\n- name: ua\n  user: {token: ta}\n- name: ub\n  user: {username: bob, password: pw}\n";
 
-    fn build(flags: &KubeFlags) -> Result<kube::Config> {
+    fn build(options: &KubeOptions) -> Result<kube::Config> {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(config(flags, Some(Duration::from_secs(3)), ""))
+            .block_on(config(options, Some(Duration::from_secs(3)), ""))
     }
 
     #[test]
     fn the_current_context_or_the_flags_choose() {
-        let (_dir, mut flags) = flags_with(TWO);
-        let c = build(&flags).unwrap();
+        let (_dir, mut options) = options_with(TWO);
+        let c = build(&options).unwrap();
         assert_eq!(c.cluster_url.to_string(), "http://a.example:80/");
         assert!(c.auth_info.token.is_some());
         assert!(!c.default_retry);
         assert_eq!(c.connect_timeout, Some(Duration::from_secs(3)));
 
-        flags.context = Some("b".into());
-        let c = build(&flags).unwrap();
+        options.context = Some("b".into());
+        let c = build(&options).unwrap();
         assert_eq!(c.cluster_url.to_string(), "http://b.example:80/");
         assert_eq!(c.auth_info.username.as_deref(), Some("bob"));
 
-        flags.context = None;
-        flags.cluster = Some("cb".into());
-        flags.user = Some("ub".into());
-        let c = build(&flags).unwrap();
+        options.context = None;
+        options.cluster = Some("cb".into());
+        options.user = Some("ub".into());
+        let c = build(&options).unwrap();
         assert_eq!(c.cluster_url.to_string(), "http://b.example:80/");
         assert_eq!(c.auth_info.username.as_deref(), Some("bob"));
     }
 
     #[test]
     fn flags_override_single_fields() {
-        let (_dir, mut flags) = flags_with(TWO);
-        flags.server = Some("other.example:6443".into());
-        flags.token = Some("tok".into());
-        flags.as_user = Some("alice".into());
-        flags.as_group = vec!["g1".into(), "g2".into()];
-        flags.as_uid = Some("42".into());
-        flags.tls_server_name = Some("api.internal".into());
-        flags.insecure_skip_tls_verify = true;
-        let c = build(&flags).unwrap();
+        let (_dir, mut options) = options_with(TWO);
+        options.server = Some("other.example:6443".into());
+        options.token = Some("tok".into());
+        options.as_user = Some("alice".into());
+        options.as_group = vec!["g1".into(), "g2".into()];
+        options.as_uid = Some("42".into());
+        options.tls_server_name = Some("api.internal".into());
+        options.insecure_skip_tls_verify = true;
+        let c = build(&options).unwrap();
         assert_eq!(c.cluster_url.to_string(), "https://other.example:6443/");
         assert!(c.auth_info.token.is_some() && c.auth_info.username.is_none());
         assert_eq!(c.auth_info.impersonate.as_deref(), Some("alice"));
@@ -338,17 +337,17 @@ mod tests {
 
     #[test]
     fn unknown_names_and_missing_servers_are_explained() {
-        let (_dir, mut flags) = flags_with(TWO);
-        flags.context = Some("nope".into());
-        let e = build(&flags).unwrap_err().to_string();
+        let (_dir, mut options) = options_with(TWO);
+        options.context = Some("nope".into());
+        let e = build(&options).unwrap_err().to_string();
         assert!(e.contains("context \"nope\" not found") && e.contains("\"a\", \"b\""));
-        flags.context = None;
-        flags.user = Some("nobody".into());
-        let e = build(&flags).unwrap_err().to_string();
+        options.context = None;
+        options.user = Some("nobody".into());
+        let e = build(&options).unwrap_err().to_string();
         assert!(e.contains("user \"nobody\" not found"), "{e}");
 
-        let (_dir, flags) = flags_with("apiVersion: v1\nkind: Config\n");
-        let e = build(&flags).unwrap_err().to_string();
+        let (_dir, options) = options_with("apiVersion: v1\nkind: Config\n");
+        let e = build(&options).unwrap_err().to_string();
         assert!(e.contains("has no current-context"), "{e}");
     }
 }

@@ -7,8 +7,7 @@
 mod client;
 mod proxy;
 
-use crate::flags::Flags;
-use crate::modes::request_timeout;
+use crate::cluster::KubeOptions;
 use anyhow::{Context, Result, anyhow};
 use http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, StatusCode};
@@ -21,6 +20,15 @@ pub const OFFLINE_SEAL: &str = "; or seal offline with --cert FILE";
 pub const OFFLINE_VALIDATE: &str = "; offline, --recovery-unseal with a backup of the controller's keys checks that a SealedSecret opens";
 pub const OFFLINE_RE_ENCRYPT: &str =
     "; offline, seal the original Secret again with --cert FILE and the current certificate";
+
+/// Where the controller is (`--controller-name`, `--controller-namespace`) and how to
+/// reach the API server.
+#[derive(Clone, Debug, Default)]
+pub struct Connection {
+    pub controller_name: String,
+    pub controller_namespace: String,
+    pub kube: KubeOptions,
+}
 
 /// A connection to the controller, its Service found.
 pub struct Controller {
@@ -46,8 +54,8 @@ impl Controller {
     /// Builds the client from the kubeconfig and flags and finds the controller's
     /// Service (`--controller-name`, `--controller-namespace`). `offline` ends errors
     /// that mean there is no usable cluster.
-    pub fn connect(flags: &Flags, offline: &str) -> Result<Controller> {
-        let mut controller = Controller::connect_api(flags, offline)?;
+    pub fn connect(connection: &Connection, offline: &str) -> Result<Controller> {
+        let mut controller = Controller::connect_api(connection, offline)?;
         let service = proxy::service_path(&controller.target.namespace, &controller.target.name);
         let answer = controller.send(Method::GET, &service, "application/json, */*", None)?;
         let port = proxy::port_name(&answer, &controller.target)?;
@@ -59,15 +67,16 @@ impl Controller {
     /// A connection to the Kubernetes API server only, for calls that do not need the
     /// controller's Service ([`Controller::api`]); the controller's endpoints are not
     /// reachable through it.
-    pub fn connect_api(flags: &Flags, offline: &str) -> Result<Controller> {
+    pub fn connect_api(connection: &Connection, offline: &str) -> Result<Controller> {
         // kube's TLS is rustls on aws-lc-rs; a second install is a harmless no-op.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let timeout = request_timeout(flags)?;
+        let kube = &connection.kube;
+        let timeout = kube.request_timeout()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the network runtime")?;
-        let config = runtime.block_on(client::config(&flags.kube, timeout, offline))?;
+        let config = runtime.block_on(client::config(kube, timeout, offline))?;
         let api_url = config
             .cluster_url
             .to_string()
@@ -83,8 +92,8 @@ impl Controller {
             })?
         };
         let target = Target {
-            namespace: flags.controller_namespace.clone(),
-            name: flags.controller_name.clone(),
+            namespace: connection.controller_namespace.clone(),
+            name: connection.controller_name.clone(),
             api_url,
             offline: offline.to_owned(),
         };
@@ -94,7 +103,7 @@ impl Controller {
             target,
             base: String::new(),
             timeout,
-            timeout_flag: flags.kube.request_timeout.clone(),
+            timeout_flag: kube.request_timeout.clone(),
         })
     }
 

@@ -13,9 +13,8 @@ mod document;
 mod retry;
 mod walk;
 
-use crate::flags::{Flags, ReencryptArgs};
 use crate::io::write_atomically;
-use crate::online::{Controller, OFFLINE_RE_ENCRYPT, Verdict};
+use crate::online::{Connection, Controller, OFFLINE_RE_ENCRYPT, Verdict};
 use anyhow::{Result, bail};
 use document::{Change, Layout, Parsed};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -23,25 +22,16 @@ use sealed_common::SealedSecret;
 use sealed_common::codec::{one_line, read_limited};
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use walk::Entry;
 
-pub fn run(args: ReencryptArgs, top: Flags) -> Result<()> {
-    let ReencryptArgs {
-        paths,
-        dry_run,
-        no_progress,
-        connection,
-        logging,
-    } = args;
-    let flags = Flags {
-        logging,
-        ..connection.into_flags(top)
-    };
-    let entries = walk::entries(&paths);
-    let progress = Progress::new(entries.len() as u64, !no_progress);
+/// Re-encrypts the files of `paths`; `dry_run` writes nothing, `progress` allows the
+/// progress bar (still only on a terminal).
+pub fn run(paths: &[PathBuf], dry_run: bool, progress: bool, connection: Connection) -> Result<()> {
+    let entries = walk::entries(paths);
+    let progress = Progress::new(entries.len() as u64, progress);
     let mut session = Session {
-        flags,
+        connection,
         controller: None,
         dry_run,
         progress: &progress,
@@ -165,7 +155,7 @@ impl Tally {
 }
 
 struct Session<'a> {
-    flags: Flags,
+    connection: Connection,
     /// Connected on the first file with SealedSecrets.
     controller: Option<Controller>,
     dry_run: bool,
@@ -256,7 +246,7 @@ impl Session<'_> {
             Err(e) => return Ok(Err(format!("cannot re-encrypt secret {name}: {e}"))),
         };
         if self.controller.is_none() {
-            self.controller = Some(Controller::connect(&self.flags, OFFLINE_RE_ENCRYPT)?);
+            self.controller = Some(Controller::connect(&self.connection, OFFLINE_RE_ENCRYPT)?);
         }
         let Some(controller) = self.controller.as_ref() else {
             bail!("no connection to the controller");

@@ -234,7 +234,7 @@ fn settings(flags: &Flags) -> Settings {
         accept_v1_data: flags.accept_deprecated_v1_data,
         update_status: flags.update_status,
         max_unseal_retries: flags.max_unseal_retries,
-        templates: Some(Arc::new(sealed_common::GoTemplates::new())),
+        templates: Some(Arc::new(gotemplate::render)),
         omit_secret_labels: flags.metrics_omit_secret_labels,
         instance: std::env::var("POD_NAME").ok(),
     }

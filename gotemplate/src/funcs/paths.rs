@@ -1,7 +1,7 @@
 //! Go's `path` functions (and `path/filepath`, identical on Linux) as Sprig exposes them.
 
 use super::{Ctx, FnResult, P, Registry, s};
-use crate::template::value::Value;
+use crate::value::Value;
 
 pub(super) fn register(r: &mut Registry) {
     for name in ["base", "osBase"] {

@@ -2,9 +2,9 @@
 //! functions.go). Byte-oriented where Go is (trunc, substr, abbrev, wrap, nospace).
 
 use super::{Ctx, FnResult, P, Registry, i, s};
-use crate::template::strconv::quote as go_quote;
-use crate::template::unicode::{decode_rune, is_space, rune_count, runes};
-use crate::template::value::Value;
+use crate::strconv::quote as go_quote;
+use crate::unicode::{decode_rune, is_space, rune_count, runes};
+use crate::value::Value;
 use std::collections::BTreeMap;
 
 pub(super) fn register(r: &mut Registry) {
@@ -57,7 +57,7 @@ pub(crate) fn trim_runes(b: &[u8], f: impl Fn(char) -> bool) -> &[u8] {
     }
     let mut end = b.len();
     while end > start {
-        let (c, w) = crate::template::unicode::decode_last_rune(&b[start..end]);
+        let (c, w) = crate::unicode::decode_last_rune(&b[start..end]);
         if !f(c) {
             break;
         }

@@ -3,8 +3,8 @@
 //! offered: their results depend on shopspring/decimal rounding.
 
 use super::{Ctx, FnResult, P, Registry, i, s};
-use crate::template::strconv::{parse_float, parse_int};
-use crate::template::value::Value;
+use crate::strconv::{parse_float, parse_int};
+use crate::value::Value;
 
 pub(super) fn register(r: &mut Registry) {
     r.add("atoi", &[P::Str], None, |_, a| {

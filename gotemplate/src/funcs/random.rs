@@ -3,8 +3,8 @@
 //! capped per render (each hash costs ~2^10 Blowfish key setups).
 
 use super::{Ctx, FnResult, P, Registry, i, s};
-use crate::template::unicode::{push_rune, runes};
-use crate::template::value::Value;
+use crate::unicode::{push_rune, runes};
+use crate::value::Value;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn random_values_have_the_right_shape() {
         let lits = HashSet::new();
-        let mut ctx = Ctx::new(crate::template::Limits::default(), &lits);
+        let mut ctx = Ctx::new(crate::Limits::default(), &lits);
         let u = uuidv4(&mut ctx, &[]).unwrap();
         let u = String::from_utf8(u.as_bytes().to_vec()).unwrap();
         assert_eq!(u.len(), 36);
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn bcrypt_hashes_verify_and_are_capped() {
         let lits = HashSet::new();
-        let limits = crate::template::Limits {
+        let limits = crate::Limits {
             max_bcrypt: 1,
             ..Default::default()
         };

@@ -1,16 +1,29 @@
-//! `spec.template.data` through the public API, as the controller and
-//! `kubeseal --recovery-unseal` render it: Go text/template + Sprig over the items.
+//! `spec.template.data` through the libraries, as the controller and
+//! `kubeseal --recovery-unseal` wire them: `sealed_common::unseal` with the Go
+//! text/template + Sprig engine of `gotemplate` over the items.
 
 mod support;
 
-use support::{key, read, vectors};
+use support::vectors;
 
+use sealed_common::RsaPrivateKey;
+use sealed_common::SealedSecret;
 use sealed_common::codec::decode_stream;
 use sealed_common::crypto::{decode_base64, seal_value};
+use sealed_common::keys::parse_private_key_pem;
 use sealed_common::unseal::{UnsealError, UnsealOptions, unseal};
-use sealed_common::{GoTemplates, SealedSecret};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::path::Path;
+
+fn read(path: impl AsRef<Path>) -> Vec<u8> {
+    std::fs::read(path.as_ref()).unwrap()
+}
+
+/// Upstream key `A`.
+fn key_a() -> RsaPrivateKey {
+    parse_private_key_pem(&read(support::key_a())).unwrap()
+}
 
 fn vector() -> SealedSecret {
     let docs: Vec<SealedSecret> =
@@ -19,10 +32,9 @@ fn vector() -> SealedSecret {
 }
 
 fn open(sealed: &SealedSecret) -> Result<BTreeMap<String, Vec<u8>>, UnsealError> {
-    let a = key("A");
-    let engine = GoTemplates::new();
+    let a = key_a();
     let options = UnsealOptions {
-        templates: Some(&engine),
+        templates: Some(&gotemplate::render),
         ..UnsealOptions::default()
     };
     unseal(sealed, &[&a], options).map(|u| {
@@ -92,7 +104,7 @@ fn templates_override_items_and_null_drops_them() {
 
 #[test]
 fn binary_items_pass_through_byte_for_byte() {
-    let a = key("A");
+    let a = key_a();
     let mut sealed = with_templates(&[
         ("copy", Some("{{ .bin }}")),
         ("enc", Some("{{ .bin | b64enc }}")),

@@ -1,7 +1,8 @@
-//! `spec.template.data` rendering as upstream does it: each value is a Go
-//! `text/template` named after its key, with Sprig's `GenericFuncMap()` minus `env`,
-//! `expandenv` and `getHostByName`, executed over the decrypted items (name -> value)
-//! with Go's default `missingkey` (a missing key prints `<no value>`).
+//! Go's `text/template` with Sprig v3's `GenericFuncMap` minus `env`, `expandenv` and
+//! `getHostByName`, as the Sealed Secrets controller renders `spec.template.data`: a
+//! template named `name` executed over a map of names to byte strings, with Go's default
+//! `missingkey` (a missing key prints `<no value>`). The crate knows nothing of secrets;
+//! the binaries hand [`render`] to `sealed_common::unseal`.
 //!
 //! Written here rather than taken from the `gtmpl` crate: gtmpl 0.7 runs a `range`'s
 //! `else` branch after a non-empty range, iterates maps unsorted, lacks `$x = ...`,
@@ -23,7 +24,6 @@ mod strconv;
 mod unicode;
 mod value;
 
-use crate::unseal::TemplateEngine;
 use std::collections::BTreeMap;
 use value::Value;
 
@@ -57,64 +57,51 @@ impl Default for Limits {
     }
 }
 
-/// The Go text/template + Sprig engine for [`crate::unseal::UnsealOptions::templates`].
+/// A template that did not parse or failed to execute, in Go's words; it never quotes
+/// a runtime value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Error(String);
+
+/// The engine with its [`Limits`].
 #[derive(Clone, Copy, Debug, Default)]
-pub struct GoTemplates {
+pub struct Engine {
     limits: Limits,
 }
 
-impl GoTemplates {
+impl Engine {
     pub fn new() -> Self {
         Self::default()
     }
 
     pub fn with_limits(limits: Limits) -> Self {
-        GoTemplates { limits }
+        Engine { limits }
     }
 
-    /// Renders `template` (named `key`) over the items; Go strings are bytes, so
-    /// binary items pass through untouched.
-    pub fn render_items(
+    /// Renders `text` (the template named `name`) over `data`; Go strings are bytes, so
+    /// binary values pass through untouched.
+    pub fn render(
         &self,
-        key: &str,
-        template: &str,
-        items: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<Vec<u8>, String> {
+        name: &str,
+        text: &str,
+        data: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Vec<u8>, Error> {
         let has_func = |name: &str| funcs::lookup(name).is_some();
-        let parsed = parse::parse(key, template, &has_func, self.limits.max_depth)?;
+        let parsed = parse::parse(name, text, &has_func, self.limits.max_depth).map_err(Error)?;
         let mut ctx = funcs::Ctx::new(self.limits, &parsed.literals);
-        let entries: BTreeMap<Vec<u8>, Value> = items
+        let entries: BTreeMap<Vec<u8>, Value> = data
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), Value::str(v)))
             .collect();
         let data = ctx.map(true, entries);
-        exec::execute(&parsed, template, key, data, ctx)
+        exec::execute(&parsed, text, name, data, ctx).map_err(Error)
     }
 }
 
-impl TemplateEngine for GoTemplates {
-    fn render(
-        &self,
-        key: &str,
-        template: &str,
-        items: &BTreeMap<String, String>,
-    ) -> Result<String, String> {
-        let items: BTreeMap<String, Vec<u8>> = items
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-            .collect();
-        self.render_items(key, template, &items)
-            .map(|out| String::from_utf8_lossy(&out).into_owned())
-    }
-
-    fn render_bytes(
-        &self,
-        key: &str,
-        template: &str,
-        items: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<Vec<u8>, String> {
-        self.render_items(key, template, items)
-    }
+/// [`Engine::render`] with the default [`Limits`], the ones the controller and
+/// `kubeseal --recovery-unseal` use.
+pub fn render(name: &str, text: &str, data: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, Error> {
+    Engine::new().render(name, text, data)
 }
 
 #[cfg(test)]

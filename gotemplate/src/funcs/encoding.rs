@@ -3,7 +3,7 @@
 //! result (`illegal base64 data at input byte N`).
 
 use super::{Ctx, FnResult, P, Registry, s};
-use crate::template::value::Value;
+use crate::value::Value;
 use aws_lc_rs::digest;
 use base64::Engine;
 

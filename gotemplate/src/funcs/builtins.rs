@@ -2,9 +2,9 @@
 //! executor; `slice` is Sprig's (Sprig's map overrides the builtin).
 
 use super::{Ctx, FnResult, P, Registry, fmt_error, s};
-use crate::template::gofmt;
-use crate::template::unicode::{decode_rune, is_print};
-use crate::template::value::Value;
+use crate::gofmt;
+use crate::unicode::{decode_rune, is_print};
+use crate::value::Value;
 
 pub(super) fn register(r: &mut Registry) {
     r.add("and", &[P::Value], Some(P::Value), short_circuit);

@@ -3,9 +3,9 @@
 //! into map/list/float64/string/bool/nil. Parse errors name a byte offset, not content.
 
 use super::{Ctx, FnResult, P, Registry, s};
-use crate::template::strconv::{format_float, parse_float};
-use crate::template::unicode::{RUNE_ERROR, decode_rune, push_rune};
-use crate::template::value::Value;
+use crate::strconv::{format_float, parse_float};
+use crate::unicode::{RUNE_ERROR, decode_rune, push_rune};
+use crate::value::Value;
 use std::collections::BTreeMap;
 
 pub(super) fn register(r: &mut Registry) {

@@ -1,6 +1,6 @@
 //! Engine-level behaviour, checked against what Go's text/template + Sprig print.
 
-use super::{GoTemplates, Limits};
+use super::{Engine, Limits};
 use std::collections::BTreeMap;
 
 const SECRET_A: &str = "from-data";
@@ -14,7 +14,9 @@ fn items() -> BTreeMap<String, Vec<u8>> {
 }
 
 fn render(t: &str) -> Result<Vec<u8>, String> {
-    GoTemplates::new().render_items("k", t, &items())
+    Engine::new()
+        .render("k", t, &items())
+        .map_err(|e| e.to_string())
 }
 
 fn ok(t: &str) -> String {
@@ -699,4 +701,23 @@ fn deeply_nested_values_drop_without_recursion() {
         .spawn(move || render(t).map(|v| String::from_utf8_lossy(&v).into_owned()))
         .unwrap();
     assert_eq!(handle.join().unwrap().unwrap(), "1");
+}
+
+/// The README's function table is the registry, no more and no less.
+#[test]
+fn the_readme_lists_exactly_the_functions_there_are() {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("\n## Functions\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Functions section");
+    let mut listed: Vec<&str> = section
+        .lines()
+        .filter(|line| line.starts_with('|'))
+        .flat_map(|row| row.split('`').skip(1).step_by(2))
+        .collect();
+    listed.sort_unstable();
+    listed.dedup();
+    assert_eq!(listed, super::funcs::names());
 }

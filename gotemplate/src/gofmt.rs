@@ -913,7 +913,7 @@ mod tests {
         let mut m = BTreeMap::new();
         m.insert(b"b".to_vec(), Value::Int(2));
         m.insert(b"a".to_vec(), s("x"));
-        let map = Value::Map(Rc::new(crate::template::value::MapObj::new(false, m)));
+        let map = Value::Map(Rc::new(crate::value::MapObj::new(false, m)));
         assert_eq!(sprint_one(&map, 100).unwrap(), b"map[a:x b:2]");
         assert_eq!(
             printf("%q", &[Value::list(vec![s("a"), s("b")])]),

@@ -3,11 +3,11 @@
 //! builds as xstrings' PascalCase: `hello_world-foo` -> `HelloWorldFoo`).
 
 use super::{Ctx, FnResult, P, Registry, s};
-use crate::template::unicode::{
+use crate::unicode::{
     RUNE_ERROR, decode_rune, is_digit, is_letter, is_lower, is_number, is_punct, is_space,
     is_title, is_upper, map_runes, push_rune, runes, to_lower, to_title, to_upper,
 };
-use crate::template::value::Value;
+use crate::value::Value;
 
 pub(super) fn register(r: &mut Registry) {
     r.add("upper", &[P::Str], None, |ctx, a| {

@@ -3,7 +3,7 @@
 
 use super::math::to_int;
 use super::{Ctx, FnResult, P, Registry, i, s};
-use crate::template::value::{MapObj, Value, deep_equal};
+use crate::value::{MapObj, Value, deep_equal};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 

@@ -3,7 +3,7 @@
 //! patterns are size-limited and cached per render.
 
 use super::{Ctx, FnResult, P, Registry, i, s};
-use crate::template::value::Value;
+use crate::value::Value;
 use ::regex::bytes::{NoExpand, Regex, RegexBuilder};
 use std::rc::Rc;
 

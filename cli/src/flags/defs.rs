@@ -1,7 +1,8 @@
-//! Every upstream kubeseal flag, with its name, default and meaning. Each flag can also
-//! be set as `SEALED_SECRETS_<FLAG>` (upper case, `-` as `_`), as upstream allows.
+//! Every upstream kubeseal flag and every subcommand, with its name, default and
+//! meaning (clap definitions, nothing else). Each flag can also be set as
+//! `SEALED_SECRETS_<FLAG>` (upper case, `-` as `_`), as upstream allows.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use sealed_common::Scope;
 
 const EXAMPLES: &str = "\
@@ -61,14 +62,14 @@ pub enum Command {
     )]
     Reencrypt(Box<ReencryptArgs>),
     /// The controller's keys: list, dependents KEY, retire KEY [--dry-run], backup, restore
-    Keys(Box<crate::keys::KeysArgs>),
+    Keys(Box<KeysArgs>),
 }
 
 /// Where the controller is and how to reach the API server, for the subcommands
 /// (`keys`, `reencrypt`). Unset values come from the same flags given before the
 /// subcommand, then from their defaults.
 #[derive(Args, Debug, Default)]
-pub struct Connection {
+pub struct ConnectionArgs {
     /// Name of sealed-secrets controller. [default: sealed-secrets-controller]
     #[arg(
         long,
@@ -93,79 +94,6 @@ pub struct Connection {
     pub kube: KubeFlags,
 }
 
-impl Connection {
-    /// The `Flags` the online client takes: these flags, else those given before the
-    /// subcommand (`parent`).
-    pub fn into_flags(self, parent: Flags) -> Flags {
-        Flags {
-            controller_name: self.controller_name.unwrap_or(parent.controller_name),
-            controller_namespace: self
-                .controller_namespace
-                .unwrap_or(parent.controller_namespace),
-            kube: merge_kube(self.kube, parent.kube),
-            logging: parent.logging,
-            ..Flags::default()
-        }
-    }
-}
-
-/// Each kubectl flag from `own`, else from `parent`.
-fn merge_kube(own: KubeFlags, parent: KubeFlags) -> KubeFlags {
-    let KubeFlags {
-        kubeconfig,
-        namespace,
-        context,
-        cluster,
-        user,
-        server,
-        token,
-        certificate_authority,
-        client_certificate,
-        client_key,
-        insecure_skip_tls_verify,
-        tls_server_name,
-        request_timeout,
-        as_user,
-        as_group,
-        as_uid,
-        username,
-        password,
-        proxy_url,
-        disable_compression,
-    } = own;
-    let default_timeout = |t: &str| t.trim().is_empty() || t.trim() == "0";
-    KubeFlags {
-        kubeconfig: kubeconfig.or(parent.kubeconfig),
-        namespace: namespace.or(parent.namespace),
-        context: context.or(parent.context),
-        cluster: cluster.or(parent.cluster),
-        user: user.or(parent.user),
-        server: server.or(parent.server),
-        token: token.or(parent.token),
-        certificate_authority: certificate_authority.or(parent.certificate_authority),
-        client_certificate: client_certificate.or(parent.client_certificate),
-        client_key: client_key.or(parent.client_key),
-        insecure_skip_tls_verify: insecure_skip_tls_verify || parent.insecure_skip_tls_verify,
-        tls_server_name: tls_server_name.or(parent.tls_server_name),
-        request_timeout: if default_timeout(&request_timeout) {
-            parent.request_timeout
-        } else {
-            request_timeout
-        },
-        as_user: as_user.or(parent.as_user),
-        as_group: if as_group.is_empty() {
-            parent.as_group
-        } else {
-            as_group
-        },
-        as_uid: as_uid.or(parent.as_uid),
-        username: username.or(parent.username),
-        password: password.or(parent.password),
-        proxy_url: proxy_url.or(parent.proxy_url),
-        disable_compression: disable_compression || parent.disable_compression,
-    }
-}
-
 /// `kubeseal reencrypt`: where to look, and how to reach the controller (the same flags
 /// as the online modes, accepted after the subcommand).
 #[derive(Args, Debug)]
@@ -185,13 +113,107 @@ pub struct ReencryptArgs {
     pub no_progress: bool,
 
     #[command(flatten)]
-    pub connection: Connection,
+    pub connection: ConnectionArgs,
 
     #[command(flatten)]
     pub logging: LoggingFlags,
 }
 
-pub use sealed_common::goflag::parse_bool as go_bool;
+/// `kubeseal keys VERB`.
+#[derive(Args, Debug)]
+#[command(
+    subcommand_required = true,
+    arg_required_else_help = true,
+    disable_help_subcommand = true
+)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub verb: KeysVerb,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysVerb {
+    /// One row per controller key: fingerprint, Secret, created, expires, whether it seals, and how many SealedSecrets in the cluster it opens
+    List {
+        #[command(flatten)]
+        output: OutputArg,
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    },
+    /// The SealedSecrets in the cluster whose current status says KEY opened them, and those that cannot be attributed to any key
+    Dependents {
+        #[command(flatten)]
+        key: KeyArg,
+        #[command(flatten)]
+        output: OutputArg,
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    },
+    /// Retire KEY by relabelling its Secret `retired`; with --dry-run, only say what would stop opening (exit 0 when it is safe)
+    Retire {
+        #[command(flatten)]
+        key: KeyArg,
+        /// Change nothing: list what depends on KEY, and exit 0 only when retiring it is safe
+        #[arg(long)]
+        #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL")]
+        dry_run: bool,
+        /// Retire KEY even when SealedSecrets depend on it, cannot be attributed, or it is the active (sealing) key
+        #[arg(long)]
+        #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL")]
+        force: bool,
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    },
+    /// Write every key Secret of the controller namespace as one v1 List (it holds the private keys), for `keys restore`, `kubectl apply` or `--recovery-private-key`
+    Backup {
+        /// File to write (mode 0600, replaced atomically); stdout when not a terminal
+        #[arg(short = 'w', long = "file", value_name = "FILE")]
+        file: Option<String>,
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    },
+    /// Create the key Secrets of a backup in the controller namespace; existing ones are never overwritten
+    Restore {
+        /// The backup: a v1 List of key Secrets, key Secrets (YAML or JSON, several documents allowed), as `keys backup` or `kubectl get secret -o yaml` write it
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: String,
+        /// Change nothing: only say what would be created
+        #[arg(long)]
+        #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL")]
+        dry_run: bool,
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct KeyArg {
+    /// A key: its fingerprint (with or without `SHA256:`), a unique prefix of at least 8 characters of it, or its Secret's name
+    #[arg(value_name = "KEY")]
+    pub key: String,
+}
+
+#[derive(Args, Debug)]
+pub struct OutputArg {
+    /// Output format
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        ignore_case = true,
+        default_value = "table"
+    )]
+    pub output: KeysOutput,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeysOutput {
+    Table,
+    Json,
+    Yaml,
+}
+
+use sealed_common::goflag::parse_bool as go_bool;
 
 /// Parses `--scope` with upstream's wording on error.
 pub fn parse_scope(s: &str) -> Result<Scope, String> {
@@ -369,7 +391,7 @@ pub struct Flags {
 }
 
 /// The usual kubectl client flags.
-#[derive(Args, Debug, Default)]
+#[derive(Args, Clone, Debug, Default)]
 pub struct KubeFlags {
     /// Path to a kube config. Only required if out-of-cluster
     #[arg(
@@ -683,42 +705,5 @@ mod tests {
             checked >= 50,
             "only {checked} flags found in the usage text"
         );
-    }
-}
-
-#[cfg(test)]
-mod connection_tests {
-    use super::*;
-
-    #[test]
-    fn flags_after_the_subcommand_win_over_those_before_it() {
-        let parent = Flags {
-            controller_name: "sealed-secrets-controller".into(),
-            controller_namespace: "kube-system".into(),
-            kube: KubeFlags {
-                kubeconfig: Some("parent".into()),
-                context: Some("ctx".into()),
-                request_timeout: "5s".into(),
-                as_group: vec!["g".into()],
-                ..KubeFlags::default()
-            },
-            ..Flags::default()
-        };
-        let own = Connection {
-            controller_namespace: Some("security".into()),
-            kube: KubeFlags {
-                kubeconfig: Some("own".into()),
-                request_timeout: "0".into(),
-                ..KubeFlags::default()
-            },
-            ..Connection::default()
-        };
-        let f = own.into_flags(parent);
-        assert_eq!(f.controller_name, "sealed-secrets-controller");
-        assert_eq!(f.controller_namespace, "security");
-        assert_eq!(f.kube.kubeconfig.as_deref(), Some("own"));
-        assert_eq!(f.kube.context.as_deref(), Some("ctx"));
-        assert_eq!(f.kube.request_timeout, "5s");
-        assert_eq!(f.kube.as_group, ["g"]);
     }
 }
