@@ -2,7 +2,9 @@
 //! `SEALED_SECRETS_<FLAG>` (upper case, `-` as `_`), as upstream allows.
 
 use clap::Parser;
+use ipnet::IpNet;
 use sealed_common::goflag::{parse_bool, parse_duration};
+use std::net::IpAddr;
 use std::time::Duration;
 
 const EXAMPLES: &str = "\
@@ -340,6 +342,22 @@ impl Flags {
 }
 
 /// Splits a comma-separated list, trimming blanks.
+/// Parses `--rate-limit-trusted-proxies`: addresses or CIDR ranges, comma-separated.
+pub fn parse_trusted_proxies(list: &str) -> Result<Vec<IpNet>, String> {
+    split_list(list)
+        .into_iter()
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "--rate-limit-trusted-proxies: {item:?} is not an IP address or CIDR range"
+                    )
+                })
+        })
+        .collect()
+}
+
 pub fn split_list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
@@ -365,6 +383,16 @@ pub fn parse_key_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        assert_eq!(
+            parse_trusted_proxies("10.0.0.0/8, 192.168.1.1").map(|l| l.len()),
+            Ok(2)
+        );
+        assert!(parse_trusted_proxies("10.0.0.0/33").is_err());
+        assert!(parse_trusted_proxies("").expect("empty").is_empty());
+    }
 
     #[test]
     fn defaults_match_upstream() {

@@ -285,3 +285,25 @@ fn ha_overlay_runs_two_replicas_with_a_budget() {
         *labels
     );
 }
+
+/// The Secret verbs the controller's reconciler calls: get, list and watch (metadata),
+/// create, update, and delete to replace a Secret whose type changed.
+#[test]
+fn the_unsealer_may_do_what_the_reconciler_does() {
+    let objects = objects("deploy/controller.yaml");
+    let rules = find(&objects, "ClusterRole", None, "secrets-unsealer")["rules"]
+        .as_array()
+        .expect("rules");
+    let secrets = rules
+        .iter()
+        .find(|r| r["apiGroups"] == json!([""]) && r["resources"] == json!(["secrets"]))
+        .expect("a rule for secrets");
+    for verb in ["get", "list", "watch", "create", "update", "delete"] {
+        assert!(
+            secrets["verbs"]
+                .as_array()
+                .is_some_and(|v| v.contains(&json!(verb))),
+            "secrets-unsealer cannot {verb} Secrets: {secrets}"
+        );
+    }
+}

@@ -11,8 +11,8 @@ pub mod triggers;
 
 pub use loops::{LoopSpec, run_loop};
 
-use crate::flags::{Flags, parse_key_values};
-use crate::http::limit::{ClientLimiter, parse_trusted_proxies};
+use crate::flags::{Flags, parse_key_values, parse_trusted_proxies};
+use crate::http::limit::ClientLimiter;
 use crate::http::{ApiState, Timeouts, listen_address, metrics_router, router, spawn_server};
 use crate::keys::{KeyGenerator, KeyOrder, KeyRegistry, parse_cutoff_time, run_key_watch};
 use crate::leader::{ElectionConfig, Leadership, default_identity, release, run_election};
