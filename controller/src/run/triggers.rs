@@ -119,6 +119,9 @@ pub fn secret_changes(
 #[derive(Default)]
 struct Relist {
     listed: HashSet<ObjectRef<SealedSecret>>,
+    /// The first list is the process's start, when every SealedSecret is reconciled
+    /// anyway (and their store may still be filling): only later lists are compared.
+    started: bool,
 }
 
 impl Relist {
@@ -137,6 +140,11 @@ impl Relist {
                 if store.get(&named).is_some() {
                     self.listed.insert(named);
                 }
+                Vec::new()
+            }
+            Event::InitDone if !self.started => {
+                self.started = true;
+                self.listed.clear();
                 Vec::new()
             }
             Event::InitDone => {
@@ -303,6 +311,9 @@ mod tests {
     fn a_relist_brings_back_the_secrets_that_went_missing() {
         let store = store();
         let mut relist = Relist::default();
+        // The first list (the process's start) is not compared.
+        relist.on(Event::Init, &store);
+        assert!(relist.on(Event::InitDone, &store).is_empty());
         for event in [
             Event::Init,
             Event::InitApply(secret("listed", Some("listed"))),
