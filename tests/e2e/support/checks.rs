@@ -5,7 +5,7 @@
 use crate::harness::Ctx;
 use crate::objects::{
     self, describe_events, describe_sealed, describe_secret, expected_owner_reference, get_opt,
-    observed_generation, secret_data, show_bytes_map, synced, synced_conditions,
+    key_fingerprint, observed_generation, secret_data, show_bytes_map, synced, synced_conditions,
 };
 use crate::sealing::certificate_from_pem;
 use crate::wait::{Poll, wait_for};
@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DynamicObject, ListParams};
-use sealed_common::key_secret::{KEY_LABEL, KEY_LABEL_ACTIVE, TLS_CERT};
+use sealed_common::key_secret::{KEY_LABEL, KEY_LABEL_ACTIVE};
 use sealed_common::keys::Certificate;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -95,11 +95,57 @@ impl Ctx {
     /// Waits until SealedSecret `ns/name` is `Synced=True` for its current generation,
     /// then checks the condition in full ([`assert_synced_true`]).
     pub async fn wait_synced(&self, ns: &str, name: &str) -> Result<DynamicObject> {
+        self.wait_synced_where(ns, name, "", |_| true).await
+    }
+
+    /// [`Ctx::wait_synced`], also waiting for `status.keyFingerprint` to be `fingerprint`.
+    pub async fn wait_synced_with_key(
+        &self,
+        ns: &str,
+        name: &str,
+        fingerprint: &str,
+    ) -> Result<DynamicObject> {
+        self.wait_synced_where(
+            ns,
+            name,
+            &format!(" with status.keyFingerprint {fingerprint}"),
+            |obj| key_fingerprint(obj).as_deref() == Some(fingerprint),
+        )
+        .await
+    }
+
+    /// Waits until SealedSecret `ns/name` is Synced on the key `fingerprint` and its
+    /// Secret holds exactly `expected`; returns the Secret.
+    pub async fn wait_opened_with(
+        &self,
+        ns: &str,
+        name: &str,
+        fingerprint: &str,
+        expected: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Secret> {
+        self.wait_synced_with_key(ns, name, fingerprint).await?;
+        self.wait_secret_data(ns, name, expected).await
+    }
+
+    /// Waits until SealedSecret `ns/name` is `Synced=True` for its current generation
+    /// and `more` holds (`also` says what it asks for), then checks the condition in full.
+    async fn wait_synced_where<P>(
+        &self,
+        ns: &str,
+        name: &str,
+        also: &str,
+        more: P,
+    ) -> Result<DynamicObject>
+    where
+        P: Fn(&DynamicObject) -> bool,
+    {
         let api = objects::sealed_secrets(self.client(), ns);
         let sealed = self
             .wait_for(
                 self.timeout(),
-                &format!("SealedSecret {ns}/{name} to be Synced=True for its current generation"),
+                &format!(
+                    "SealedSecret {ns}/{name} to be Synced=True for its current generation{also}"
+                ),
                 || async {
                     let Some(obj) = get_opt(&api, name).await? else {
                         return Ok(Poll::Pending(format!(
@@ -107,7 +153,8 @@ impl Ctx {
                         )));
                     };
                     let done = synced(&obj).is_some_and(|c| c.status == "True")
-                        && observed_generation(&obj) == obj.metadata.generation;
+                        && observed_generation(&obj) == obj.metadata.generation
+                        && more(&obj);
                     Ok(if done {
                         Poll::Ready(obj)
                     } else {
@@ -375,17 +422,7 @@ impl Ctx {
             keys.len(),
             keys.iter().map(describe_secret).collect::<Vec<_>>()
         );
-        let pem = keys[0]
-            .data
-            .as_ref()
-            .and_then(|d| d.get(TLS_CERT))
-            .map(|b| b.0.clone())
-            .with_context(|| {
-                format!(
-                    "the key Secret has no {TLS_CERT}: {}",
-                    describe_secret(&keys[0])
-                )
-            })?;
+        let pem = crate::key_secrets::tls_crt(&keys[0])?;
         let cert = certificate_from_pem(&pem)?;
         let path = self.tmp_dir().join(format!("{home}.crt"));
         std::fs::write(&path, &pem).with_context(|| format!("writing {}", path.display()))?;

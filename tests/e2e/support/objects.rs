@@ -160,6 +160,22 @@ pub fn show_bytes_map(map: &BTreeMap<String, Vec<u8>>) -> String {
     format!("{{{}}}", items.join(", "))
 }
 
+/// The `data` of a Secret given as JSON (e.g. printed by `kubeseal --recovery-unseal`),
+/// decoded.
+pub fn json_secret_data(secret: &Value) -> Result<BTreeMap<String, Vec<u8>>> {
+    let Some(data) = secret["data"].as_object() else {
+        return Ok(BTreeMap::new());
+    };
+    data.iter()
+        .map(|(k, v)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap_or_default())
+                .with_context(|| format!("data.{k} is not base64: {v}"))?;
+            Ok((k.clone(), bytes))
+        })
+        .collect()
+}
+
 pub fn labels_of(secret: &Secret) -> BTreeMap<String, String> {
     secret.metadata.labels.clone().unwrap_or_default()
 }
