@@ -127,6 +127,27 @@ impl Ctx {
         self.wait_secret_data(ns, name, expected).await
     }
 
+    /// Applies the SealedSecret `object`, waits until it is Synced on the key
+    /// `fingerprint` and its Secret holds exactly `expected`; returns both.
+    pub async fn apply_and_wait_unsealed(
+        &self,
+        object: &serde_json::Value,
+        fingerprint: &str,
+        expected: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<(DynamicObject, Secret)> {
+        let applied = objects::apply_sealed_secret(self.client(), object).await?;
+        let ns = applied.metadata.namespace.clone().unwrap_or_default();
+        let name = applied.metadata.name.clone().unwrap_or_default();
+        let sealed = self.wait_synced(&ns, &name).await?;
+        ensure!(
+            key_fingerprint(&sealed).as_deref() == Some(fingerprint),
+            "{ns}/{name}: status.keyFingerprint is {:?}, expected {fingerprint}",
+            key_fingerprint(&sealed)
+        );
+        let secret = self.wait_secret_data(&ns, &name, expected).await?;
+        Ok((sealed, secret))
+    }
+
     /// Waits until SealedSecret `ns/name` is `Synced=True` for its current generation
     /// and `more` holds (`also` says what it asks for), then checks the condition in full.
     async fn wait_synced_where<P>(

@@ -40,6 +40,12 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// The body as JSON; `what` names the request in the error.
+    pub fn json(&self, what: &str) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("{what}: the answer is not JSON: {}", self.describe()))
+    }
+
     /// `status content-type "body"` (body cut at 300 characters), for messages.
     pub fn describe(&self) -> String {
         let text = self.text();
@@ -84,6 +90,30 @@ pub async fn post(
     let mut all = vec![("Content-Type", content_type)];
     all.extend_from_slice(headers);
     request(addr, "POST", path, &all, body).await
+}
+
+/// [`post`] without extra headers, waiting out the controller's rate limit (429 +
+/// `Retry-After`, 1 to 5 s) up to five times as a polite client would.
+pub async fn post_patiently(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Response> {
+    let mut response = post(addr, path, content_type, &[], body).await?;
+    for _ in 0..5 {
+        if response.status != 429 {
+            break;
+        }
+        let wait = response
+            .header("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1)
+            .clamp(1, 5);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        response = post(addr, path, content_type, &[], body).await?;
+    }
+    Ok(response)
 }
 
 async fn exchange(

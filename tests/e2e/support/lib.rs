@@ -18,7 +18,7 @@
 //! - [`sealing`]: sealing values in-process with `sealed_common`;
 //! - [`kubeseal`]: running our `kubeseal` binary (as given, against a home namespace's
 //!   controller, or sealing with a certificate file) and reading what it prints;
-//! - [`vectors`]: the upstream compatibility vectors under `testdata/`;
+//! - [`vectors`]: the upstream compatibility vectors under `testdata/` and their keys;
 //! - [`gc`]: probing whether the cluster runs a garbage collector;
 //! - [`http`]: the controller's HTTP servers reached directly (client, bound addresses,
 //!   metrics text);
@@ -30,6 +30,8 @@
 //!   only where it has them, by tests run with [`harness::run_alone_on_fake`];
 //! - [`bulk`]: many SealedSecrets at once (sealed, applied a few at a time, checked
 //!   with lists) and namespace snapshots (resourceVersions, events);
+//! - [`rotation`]: what re-encryption (`/v1/rotate`, `kubeseal --re-encrypt`) must make
+//!   of a SealedSecret sealed partly with an older key;
 //!
 //! and for the key runbook (`docs/key-rotation.md`):
 //! - [`controller_service`]: the controller's Service as kubeseal reaches it (service
@@ -60,6 +62,7 @@ pub mod names;
 pub mod objects;
 pub mod replicas;
 pub mod repository;
+pub mod rotation;
 pub mod sealing;
 pub mod service_proxy;
 pub mod vectors;

@@ -160,6 +160,20 @@ pub fn show_bytes_map(map: &BTreeMap<String, Vec<u8>>) -> String {
     format!("{{{}}}", items.join(", "))
 }
 
+/// The object of strings at `pointer` in `value` (empty when there is none; a value
+/// that is not a string counts as empty).
+pub fn string_map_at(value: &Value, pointer: &str) -> BTreeMap<String, String> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The `data` of a Secret given as JSON (e.g. printed by `kubeseal --recovery-unseal`),
 /// decoded.
 pub fn json_secret_data(secret: &Value) -> Result<BTreeMap<String, Vec<u8>>> {
