@@ -12,7 +12,7 @@ use crate::wait::{Poll, wait_for};
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{DynamicObject, ListParams};
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use sealed_common::key_secret::{KEY_LABEL, KEY_LABEL_ACTIVE};
 use sealed_common::keys::Certificate;
 use std::collections::BTreeMap;
@@ -280,16 +280,30 @@ impl Ctx {
     /// Waits until Secret `ns/name` does not exist.
     pub async fn wait_secret_gone(&self, ns: &str, name: &str, timeout: Duration) -> Result<()> {
         let api = objects::secrets(self.client(), ns);
-        self.wait_for(
-            timeout,
-            &format!("Secret {ns}/{name} to be gone"),
-            || async {
-                Ok(match get_opt(&api, name).await? {
-                    None => Poll::Ready(()),
-                    Some(s) => Poll::Pending(describe_secret(&s)),
-                })
-            },
-        )
+        let what = format!("Secret {ns}/{name} to be gone");
+        self.wait_absent(&api, name, timeout, &what, describe_secret)
+            .await
+    }
+
+    /// Waits up to `timeout` until `name` of `api` does not exist (`what` says so);
+    /// `describe` shows it meanwhile.
+    async fn wait_absent<K>(
+        &self,
+        api: &kube::Api<K>,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        describe: fn(&K) -> String,
+    ) -> Result<()>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        self.wait_for(timeout, what, || async {
+            Ok(match get_opt(api, name).await? {
+                None => Poll::Ready(()),
+                Some(o) => Poll::Pending(describe(&o)),
+            })
+        })
         .await
     }
 
@@ -476,6 +490,25 @@ impl Ctx {
             }
         }
         bail!("Secret {ns}/{name} keeps coming back after its SealedSecret was deleted")
+    }
+
+    /// Removes the finalizers of SealedSecret `ns/name` (if it is still there) and waits
+    /// until it is gone.
+    pub async fn remove_finalizers_and_wait_gone(&self, ns: &str, name: &str) -> Result<()> {
+        let api = objects::sealed_secrets(self.client(), ns);
+        if get_opt(&api, name).await?.is_none() {
+            return Ok(());
+        }
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "metadata": { "finalizers": null } })),
+        )
+        .await
+        .with_context(|| format!("removing the finalizer of SealedSecret {ns}/{name}"))?;
+        let what = format!("SealedSecret {ns}/{name} to be gone once its finalizer is removed");
+        self.wait_absent(&api, name, Duration::from_secs(30), &what, describe_sealed)
+            .await
     }
 
     /// Creates a Secret `ns/name` that no SealedSecret owns.

@@ -6,9 +6,10 @@ use crate::controller::Controller;
 use crate::harness::Ctx;
 use crate::wait::Poll;
 use anyhow::{Context, Result, bail};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest a direct request to the controller may take.
@@ -382,6 +383,44 @@ pub async fn scrape(metrics: SocketAddr) -> Result<String> {
         );
     }
     Ok(response.text())
+}
+
+impl Ctx {
+    /// Waits until the counter `name` on the metrics server `metrics` has reached
+    /// `at_least` and not moved for `stays`; returns when it last moved.
+    pub async fn wait_counter_settled(
+        &self,
+        metrics: SocketAddr,
+        name: &str,
+        at_least: f64,
+        stays: Duration,
+    ) -> Result<Instant> {
+        let last: Cell<(f64, Instant)> = Cell::new((-1.0, Instant::now()));
+        self.wait_for(
+            self.timeout(),
+            &format!(
+                "{name} to reach {at_least} and stay for {}s",
+                stays.as_secs()
+            ),
+            || async {
+                let value = total(&scrape(metrics).await?, name);
+                let (previous, since) = last.get();
+                if value != previous {
+                    last.set((value, Instant::now()));
+                    return Ok(Poll::Pending(format!("{name} = {value}")));
+                }
+                Ok(if value >= at_least && since.elapsed() >= stays {
+                    Poll::Ready(since)
+                } else {
+                    Poll::Pending(format!(
+                        "{name} = {value} for {:.1}s",
+                        since.elapsed().as_secs_f64()
+                    ))
+                })
+            },
+        )
+        .await
+    }
 }
 
 /// The sum of the samples of `name` (0 when there is none).

@@ -19,13 +19,15 @@
 //! - [`kubeseal`]: running our `kubeseal` binary (as given, against a home namespace's
 //!   controller, or sealing with a certificate file) and reading what it prints;
 //! - [`vectors`]: the upstream compatibility vectors under `testdata/` and their keys;
-//! - [`gc`]: probing whether the cluster runs a garbage collector;
+//! - [`gc`]: probing whether the cluster runs a garbage collector (and emptying a
+//!   deleted namespace as its namespace controller would);
 //! - [`http`]: the controller's HTTP servers reached directly (client, bound addresses,
 //!   metrics text);
 //! - [`service_proxy`]: exposing a local controller through the API server's service
 //!   proxy (Service, Endpoints, EndpointSlice) and probing it;
 //! - [`forwarder`]: a TCP forwarder between a controller and the API server, to cut
 //!   the controller off (an outage that works against any API server);
+//! - [`cut_off`]: a controller behind such a forwarder, and the checks of an outage;
 //! - [`faults`]: the fake API server's fault-injection endpoints (`/_fault/*`), used
 //!   only where it has them, by tests run with [`harness::run_alone_on_fake`];
 //! - [`bulk`]: many SealedSecrets at once (sealed, applied a few at a time, checked
@@ -50,6 +52,7 @@ pub mod cluster;
 pub mod controller;
 pub mod controller_service;
 pub mod crd;
+pub mod cut_off;
 pub mod faults;
 pub mod forwarder;
 pub mod gc;

@@ -336,6 +336,24 @@ pub async fn events_about(
         .collect())
 }
 
+/// The Warning events of `ns`.
+pub async fn warning_events(client: &Client, ns: &str) -> Result<Vec<Event>> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .with_context(|| format!("listing events in {ns}"))?;
+    Ok(only_warnings(list.items))
+}
+
+/// The Warning events among `events`.
+pub fn only_warnings(events: Vec<Event>) -> Vec<Event> {
+    events
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .collect()
+}
+
 /// Event name -> (reason, how many times it was seen: `series.count`, else
 /// `deprecatedCount`, else 1). Repeated occurrences grow the count, new ones add names.
 pub fn event_counts(events: &[Event]) -> BTreeMap<String, (String, i32)> {
