@@ -3,30 +3,19 @@
 //! released), one key only, and nothing left unsealed.
 
 use anyhow::{Context, Result, ensure};
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::Api;
 use sealed_common::Scope;
 use sealed_e2e::Controller;
 use sealed_e2e::http::get;
-use sealed_e2e::objects::{apply_sealed_secret, bytes_map, get_opt};
+use sealed_e2e::objects::{apply_sealed_secret, bytes_map};
+use sealed_e2e::replicas;
 use sealed_e2e::sealing::{seal_items, sealed_secret};
-use sealed_e2e::{ControllerSpec, Ctx, Poll, run};
+use sealed_e2e::{ControllerSpec, Ctx, run};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-const LEASE: &str = "sealed-secrets-controller";
 /// The controller's defaults: 15 s lease, 2 s retry.
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 const RETRY: Duration = Duration::from_secs(2);
-
-async fn holder(ctx: &Ctx, home: &str) -> Result<Option<String>> {
-    let api: Api<Lease> = Api::namespaced(ctx.client().clone(), home);
-    Ok(get_opt(&api, LEASE)
-        .await?
-        .and_then(|l| l.spec)
-        .and_then(|s| s.holder_identity)
-        .filter(|h| !h.is_empty()))
-}
 
 /// The identity a controller logged when it joined the election.
 fn identity(controller: &Controller) -> Option<String> {
@@ -38,21 +27,6 @@ fn identity(controller: &Controller) -> Option<String> {
     let start = line.find("identity=")? + "identity=".len();
     let rest = line[start..].trim_start_matches('"');
     Some(rest.split(['"', ' ']).next().unwrap_or_default().to_owned())
-}
-
-/// Waits until the Lease is held by someone other than `previous`; returns the holder.
-async fn wait_new_holder(ctx: &Ctx, home: &str, previous: Option<&str>) -> Result<String> {
-    ctx.wait_for(
-        ctx.timeout(),
-        &format!("the Lease {home}/{LEASE} to be held by a replica other than {previous:?}"),
-        || async {
-            Ok(match holder(ctx, home).await? {
-                Some(h) if Some(h.as_str()) != previous => Poll::Ready(h),
-                other => Poll::Pending(format!("holder is {other:?}")),
-            })
-        },
-    )
-    .await
 }
 
 async fn seal_and_apply(
@@ -93,7 +67,7 @@ async fn two_replicas_one_leader_and_takeovers() -> Result<()> {
                 served.describe()
             );
         }
-        let first_holder = wait_new_holder(&ctx, &home, None).await?;
+        let first_holder = replicas::wait_holder(&ctx, &home, None).await?;
         let ids = [identity(&a), identity(&b)];
         let (leader, follower) = match ids.iter().position(|i| i.as_deref() == Some(&first_holder)) {
             Some(0) => (a, b),
@@ -115,7 +89,7 @@ async fn two_replicas_one_leader_and_takeovers() -> Result<()> {
         leader.stop();
         let killed = Instant::now();
         let after = seal_and_apply(&ctx, &cert, &home, "after-kill", b"two").await?;
-        let new_holder = wait_new_holder(&ctx, &home, Some(&first_holder)).await?;
+        let new_holder = replicas::wait_holder(&ctx, &home, Some(&first_holder)).await?;
         let lease_taken = killed.elapsed();
         ctx.wait_secret_data(&home, "after-kill", &after).await?;
         let unsealed = killed.elapsed();
@@ -142,7 +116,7 @@ async fn two_replicas_one_leader_and_takeovers() -> Result<()> {
         ctx.controller_api(&c).await?;
         let exit = follower.proc().terminate(Duration::from_secs(20))?;
         let stopped = Instant::now();
-        let handed = wait_new_holder(&ctx, &home, Some(&new_holder)).await?;
+        let handed = replicas::wait_holder(&ctx, &home, Some(&new_holder)).await?;
         let handover = stopped.elapsed();
         eprintln!(
             "sealed-e2e: handover after SIGTERM of the leader: exited in {:.1} s, Lease taken {:.1} s later",

@@ -3,274 +3,47 @@
 //! API server's service proxy as it reaches an in-cluster controller.
 
 use anyhow::{Context, Result, bail, ensure};
-use sealed_common::RsaPrivateKey;
 use sealed_common::Scope;
-use sealed_common::codec::{Format, SEALED_SECRET, decode_stream, to_text};
-use sealed_common::crypto::open_value;
-use sealed_common::keys::Certificate;
-use sealed_e2e::http::{self, ControllerApi, Response, matching, samples};
-use sealed_e2e::objects::{self, apply_sealed_secret, bytes_map, key_fingerprint, show_bytes_map};
+use sealed_common::codec::{Format, SEALED_SECRET, to_text};
+use sealed_e2e::http::{self, ControllerApi, matching, post_patiently, samples};
+use sealed_e2e::kubeseal::{self, CONTROLLER_NAME, one_document};
+use sealed_e2e::objects::{bytes_map, show_bytes_map};
+use sealed_e2e::rotation::{Mixed, encrypted_data, open_with};
 use sealed_e2e::sealing::{
     CLUSTER_WIDE, certificate_from_pem, foreign_key_pair, seal_items, sealed_secret,
 };
-use sealed_e2e::service_proxy::{self, ProxyAnswer};
-use sealed_e2e::vectors::{self, Vector};
-use sealed_e2e::{ControllerSpec, Ctx, Poll, kubeseal, run};
+use sealed_e2e::service_proxy::{self, Reach, Unreachable};
+use sealed_e2e::vectors::{self, UpstreamKey, install_keys, newest_and_other};
+use sealed_e2e::{ControllerSpec, Ctx, Poll, run};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::time::Duration;
-
-/// The Service name kubeseal looks for by default (`--controller-name`).
-const SERVICE: &str = "sealed-secrets-controller";
-
-/// One upstream key: its letter, certificate, private key and fingerprint.
-struct FixtureKey {
-    letter: &'static str,
-    cert: Certificate,
-    private: RsaPrivateKey,
-    fingerprint: String,
-}
-
-impl FixtureKey {
-    fn load(letter: &'static str) -> Result<FixtureKey> {
-        Ok(FixtureKey {
-            letter,
-            cert: certificate_from_pem(&vectors::cert_pem(letter)?)?,
-            private: vectors::private_key(letter)?,
-            fingerprint: vectors::fingerprint(letter)?,
-        })
-    }
-}
-
-/// Upstream's keys A and B as (newest, other), as a controller holding both orders
-/// them: the later certificate NotBefore first; on a tie (they have the same one), the
-/// key Secret whose name sorts first.
-fn newest_and_other() -> Result<(FixtureKey, FixtureKey)> {
-    let a = FixtureKey::load("A")?;
-    let b = FixtureKey::load("B")?;
-    let name = |letter| -> Result<String> {
-        vectors::key_secret(letter, "x")?
-            .metadata
-            .name
-            .context("key Secret without a name")
-    };
-    let a_first = match a.cert.not_before().cmp(&b.cert.not_before()) {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => name("A")? < name("B")?,
-    };
-    Ok(if a_first { (a, b) } else { (b, a) })
-}
-
-/// Creates upstream's key Secrets `letters` in `home`.
-async fn install_keys(ctx: &Ctx, home: &str, letters: &[&str]) -> Result<()> {
-    for letter in letters {
-        objects::create_secret(ctx.client(), &vectors::key_secret(letter, home)?).await?;
-    }
-    Ok(())
-}
-
-/// The upstream vector sealed with key B (`rotation/sealed-with-B`) and its
-/// `sealed.yaml` exactly as upstream's kubeseal wrote it.
-fn vector_sealed_with_b() -> Result<(Vector, Vec<u8>)> {
-    let vector = vectors::all()?
-        .into_iter()
-        .find(|v| v.rel.starts_with("rotation/") && v.sealing_key == "B")
-        .context("the rotation/sealed-with-B vector is missing")?;
-    let path = vectors::root().join(&vector.rel).join("sealed.yaml");
-    let yaml = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok((vector, yaml))
-}
-
-/// `POST` to the controller, waiting out its rate limit (429 + Retry-After) a few times
-/// as a polite client would: only the rate-limit check counts 429s.
-async fn post(api: SocketAddr, path: &str, content_type: &str, body: &[u8]) -> Result<Response> {
-    let mut response = http::post(api, path, content_type, &[], body).await?;
-    for _ in 0..5 {
-        if response.status != 429 {
-            break;
-        }
-        let wait = response
-            .header("retry-after")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(1)
-            .clamp(1, 5);
-        tokio::time::sleep(Duration::from_secs(wait)).await;
-        response = http::post(api, path, content_type, &[], body).await?;
-    }
-    Ok(response)
-}
-
-fn json_body(response: &Response, what: &str) -> Result<Value> {
-    serde_json::from_slice(&response.body)
-        .with_context(|| format!("{what}: the answer is not JSON: {}", response.describe()))
-}
-
-fn encrypted_data(object: &Value) -> BTreeMap<String, String> {
-    object
-        .pointer("/spec/encryptedData")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Opens `value` with `key` alone under `label`; `None` if it does not open.
-fn open_with(key: &RsaPrivateKey, value: &str, label: &[u8]) -> Option<Vec<u8>> {
-    open_value([key], value, label)
-        .ok()
-        .map(|(plain, _)| plain.to_vec())
-}
-
-/// A SealedSecret for `ns/name` (strict) with the items `older` sealed with `other`
-/// and `fresh` with `newest`, and a template worth keeping.
-fn mixed_object(
-    ns: &str,
-    name: &str,
-    newest: &FixtureKey,
-    other: &FixtureKey,
-    older: &BTreeMap<String, Vec<u8>>,
-    fresh: &BTreeMap<String, Vec<u8>>,
-) -> Result<Value> {
-    let mut encrypted = seal_items(&other.cert, Scope::Strict, ns, name, older)?;
-    encrypted.extend(seal_items(&newest.cert, Scope::Strict, ns, name, fresh)?);
-    Ok(sealed_secret(
-        ns,
-        name,
-        Scope::Strict,
-        &encrypted,
-        json!({
-            "type": "Opaque",
-            "metadata": {
-                "labels": { "app": "rotated" },
-                "annotations": { "note": "kept by rotate" },
-            },
-            "data": { "static": "literal" },
-        }),
-    ))
-}
-
-/// Checks a re-encrypted `after` against the `before` it came from: same header and
-/// template, `fresh` items byte for byte, `older` items sealed anew so that only
-/// `newest` opens them, under the strict label.
-fn check_rotated(
-    before: &Value,
-    after: &Value,
-    newest: &FixtureKey,
-    other: &FixtureKey,
-    older: &BTreeMap<String, Vec<u8>>,
-    fresh: &BTreeMap<String, Vec<u8>>,
-) -> Result<()> {
-    for pointer in [
-        "/apiVersion",
-        "/kind",
-        "/metadata/name",
-        "/metadata/namespace",
-    ] {
-        ensure!(
-            after.pointer(pointer) == before.pointer(pointer),
-            "{pointer} changed: {:?} -> {:?}",
-            before.pointer(pointer),
-            after.pointer(pointer)
-        );
-    }
-    // Go-style output may spell absent fields as null (`creationTimestamp: null`).
-    let (template_before, template_after) = (
-        without_nulls(&before["spec"]["template"]),
-        without_nulls(&after["spec"]["template"]),
-    );
-    ensure!(
-        template_after == template_before,
-        "spec.template changed:\n  before {template_before}\n  after  {template_after}"
-    );
-    let (was, now) = (encrypted_data(before), encrypted_data(after));
-    ensure!(
-        was.keys().eq(now.keys()),
-        "encryptedData items {:?} -> {:?}",
-        was.keys().collect::<Vec<_>>(),
-        now.keys().collect::<Vec<_>>()
-    );
-    let ns = before["metadata"]["namespace"].as_str().unwrap_or_default();
-    let name = before["metadata"]["name"].as_str().unwrap_or_default();
-    let label = Scope::Strict.label(ns, name);
-    for (item, plain) in fresh {
-        ensure!(
-            now[item] == was[item],
-            "item {item} was already sealed with the newest key {} and must be kept byte for byte",
-            newest.letter
-        );
-        ensure!(
-            open_with(&newest.private, &now[item], &label).as_deref() == Some(plain.as_slice()),
-            "item {item} does not open with key {} any more",
-            newest.letter
-        );
-    }
-    for (item, plain) in older {
-        ensure!(
-            now[item] != was[item],
-            "item {item}, sealed with key {}, was not re-encrypted",
-            other.letter
-        );
-        ensure!(
-            open_with(&newest.private, &now[item], &label).as_deref() == Some(plain.as_slice()),
-            "re-encrypted item {item} does not open with the newest key {} under the strict label {:?}",
-            newest.letter,
-            String::from_utf8_lossy(&label)
-        );
-        ensure!(
-            open_with(&other.private, &now[item], &label).is_none(),
-            "re-encrypted item {item} still opens with the older key {}",
-            other.letter
-        );
-    }
-    Ok(())
-}
-
-/// `value` without object members that are null (recursively).
-fn without_nulls(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), without_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
-        other => other.clone(),
-    }
-}
 
 /// Applies `object` and waits until it unseals with `newest` to `expected`.
 async fn expect_unseals(
     ctx: &Ctx,
     object: &Value,
-    newest: &FixtureKey,
+    newest: &UpstreamKey,
     expected: &BTreeMap<String, Vec<u8>>,
 ) -> Result<()> {
-    let applied = apply_sealed_secret(ctx.client(), object).await?;
-    let ns = applied.metadata.namespace.clone().unwrap_or_default();
-    let name = applied.metadata.name.clone().unwrap_or_default();
-    let sealed = ctx.wait_synced(&ns, &name).await?;
-    ensure!(
-        key_fingerprint(&sealed).as_deref() == Some(newest.fingerprint.as_str()),
-        "{ns}/{name}: status.keyFingerprint is {:?}, expected key {}'s {}",
-        key_fingerprint(&sealed),
-        newest.letter,
-        newest.fingerprint
-    );
-    ctx.wait_secret_data(&ns, &name, expected).await?;
+    ctx.apply_and_wait_unsealed(object, &newest.fingerprint, expected)
+        .await
+        .with_context(|| format!("the newest key is {}", newest.letter))?;
     Ok(())
+}
+
+/// `--kubeconfig KUBECONFIG --controller-namespace NS EXTRA...`: the controller's
+/// Service found under kubeseal's default name.
+fn online<'a>(kubeconfig: &'a str, ns: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--kubeconfig", kubeconfig, "--controller-namespace", ns];
+    args.extend_from_slice(extra);
+    args
 }
 
 #[tokio::test]
 async fn http_api_verify_rotate_and_metrics() -> Result<()> {
     run("httpapi", |ctx| async move {
         let home = ctx.namespace("home").await?;
-        install_keys(&ctx, &home, &["A", "B"]).await?;
+        install_keys(ctx.client(), &home, &["A", "B"]).await?;
         let controller = ctx.start_controller(
             ControllerSpec::new(&home)
                 .arg("--key-renew-period")
@@ -317,30 +90,30 @@ async fn http_api_verify_rotate_and_metrics() -> Result<()> {
 
         // /v1/verify: upstream's object sealed with B opens (sent as upstream wrote it,
         // YAML, and as JSON); renamed, its strict label no longer matches.
-        let (vector, vector_yaml) = vector_sealed_with_b()?;
-        let r = post(api, "/v1/verify", "application/yaml", &vector_yaml).await?;
+        let (vector, vector_yaml) = vectors::rotation_vector("B")?;
+        let r = post_patiently(api, "/v1/verify", "application/yaml", &vector_yaml).await?;
         ensure!(r.status == 200, "verify of {}/sealed.yaml: {}", vector.rel, r.describe());
-        let r = post(api, "/v1/verify", "application/json", &serde_json::to_vec(&vector.sealed)?).await?;
+        let r = post_patiently(api, "/v1/verify", "application/json", &serde_json::to_vec(&vector.sealed)?).await?;
         ensure!(r.status == 200, "verify of {} as JSON: {}", vector.rel, r.describe());
         let mut renamed = vector.sealed.clone();
         renamed["metadata"]["name"] = Value::from("renamed");
-        let r = post(api, "/v1/verify", "application/json", &serde_json::to_vec(&renamed)?).await?;
+        let r = post_patiently(api, "/v1/verify", "application/json", &serde_json::to_vec(&renamed)?).await?;
         ensure!(
             r.status == 409 && r.text().contains("no key could decrypt secret"),
             "verify of the renamed strict vector: expected 409 `no key could decrypt secret`, got {}",
             r.describe()
         );
-        let r = post(api, "/v1/verify", "application/json", br#"{"apiVersion":"v1","kind":"Secret"}"#).await?;
+        let r = post_patiently(api, "/v1/verify", "application/json", br#"{"apiVersion":"v1","kind":"Secret"}"#).await?;
         ensure!(r.status == 400, "verify of a Secret: expected 400, got {}", r.describe());
 
         // /v1/rotate: values sealed with the older key are sealed again with the newest,
         // values already on it are kept byte for byte, the template is kept, server
         // fields and the status are dropped.
+        let name = "rotate-me";
         let older = bytes_map(&[("old", b"sealed-with-the-older-key")]);
         let fresh = bytes_map(&[("fresh", b"already-on-the-newest-key")]);
-        let name = "rotate-me";
-        let original = mixed_object(&home, name, &newest, &other, &older, &fresh)?;
-        let mut input = original.clone();
+        let mixed = Mixed::new(&home, name, &newest, &other, older, fresh)?;
+        let mut input = mixed.object.clone();
         input["metadata"]["uid"] = json!("0b0e9c36-4a0e-4c4c-9a43-0d6f0c3f1e11");
         input["metadata"]["resourceVersion"] = json!("12345");
         input["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
@@ -349,7 +122,7 @@ async fn http_api_verify_rotate_and_metrics() -> Result<()> {
             "observedGeneration": 3,
             "conditions": [{ "type": "Synced", "status": "True" }],
         });
-        let r = post(api, "/v1/rotate", "application/json", &serde_json::to_vec(&input)?).await?;
+        let r = post_patiently(api, "/v1/rotate", "application/json", &serde_json::to_vec(&input)?).await?;
         ensure!(
             r.status == 200
                 && r
@@ -358,8 +131,9 @@ async fn http_api_verify_rotate_and_metrics() -> Result<()> {
             "rotate: {}",
             r.describe()
         );
-        let rotated = json_body(&r, "rotate")?;
-        check_rotated(&original, &rotated, &newest, &other, &older, &fresh)
+        let rotated = r.json("rotate")?;
+        mixed
+            .check_reencrypted(&rotated, &newest, &other)
             .with_context(|| format!("rotate answered {rotated}"))?;
         for field in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
             ensure!(
@@ -368,9 +142,7 @@ async fn http_api_verify_rotate_and_metrics() -> Result<()> {
             );
         }
         ensure!(rotated["status"].is_null(), "rotate kept the status: {rotated}");
-        let mut expected = older.clone();
-        expected.extend(fresh.clone());
-        expected.insert("static".to_owned(), b"literal".to_vec());
+        let expected = mixed.plaintext();
         expect_unseals(&ctx, &rotated, &newest, &expected).await?;
         println!(
             "rotate: re-encrypted with key {}, unsealed to {}",
@@ -390,9 +162,9 @@ async fn http_api_verify_rotate_and_metrics() -> Result<()> {
             &enc,
             json!({ "metadata": { "annotations": { CLUSTER_WIDE: "true" } } }),
         );
-        let r = post(api, "/v1/rotate", "application/json", &serde_json::to_vec(&attack)?).await?;
+        let r = post_patiently(api, "/v1/rotate", "application/json", &serde_json::to_vec(&attack)?).await?;
         ensure!(r.status == 200, "rotate of the template-widened object: {}", r.describe());
-        let out = json_body(&r, "rotate of the template-widened object")?;
+        let out = r.json("rotate of the template-widened object")?;
         ensure!(
             out["metadata"]["annotations"][CLUSTER_WIDE].is_null(),
             "rotate added the cluster-wide annotation to the object: {out}"
@@ -411,7 +183,7 @@ async fn http_api_verify_rotate_and_metrics() -> Result<()> {
         }
         let mut claimed = attack.clone();
         claimed["metadata"]["annotations"] = json!({ CLUSTER_WIDE: "true" });
-        let r = post(api, "/v1/rotate", "application/json", &serde_json::to_vec(&claimed)?).await?;
+        let r = post_patiently(api, "/v1/rotate", "application/json", &serde_json::to_vec(&claimed)?).await?;
         ensure!(
             r.status == 409 && r.text().contains("no key could decrypt secret"),
             "rotate of a strict value whose object claims cluster-wide: expected 409 `no key could decrypt secret`, got {}",
@@ -461,7 +233,7 @@ async fn http_api_verify_rotate_and_metrics() -> Result<()> {
         // A controller holding key A only, limited to 1 request per second and client,
         // no burst.
         let limited_home = ctx.namespace("limited").await?;
-        install_keys(&ctx, &limited_home, &["A"]).await?;
+        install_keys(ctx.client(), &limited_home, &["A"]).await?;
         let limited = ctx.start_controller(
             ControllerSpec::new(&limited_home)
                 .arg("--key-renew-period")
@@ -521,37 +293,11 @@ async fn http_api_verify_rotate_and_metrics() -> Result<()> {
     .await
 }
 
-/// Runs our kubeseal; fails with its output unless it exits 0.
-async fn kubeseal_ok(ctx: &Ctx, args: &[&str], stdin: &[u8]) -> Result<kubeseal::Output> {
-    let out = kubeseal::run(ctx, args, stdin).await?;
-    if out.code != Some(0) {
-        bail!(
-            "kubeseal {} exited with {:?}\nstdout: {}\nstderr: {}",
-            args.join(" "),
-            out.code,
-            out.stdout,
-            out.stderr
-        );
-    }
-    Ok(out)
-}
-
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
-}
-
-fn one_document(text: &str, what: &str) -> Result<Value> {
-    let mut docs: Vec<Value> =
-        decode_stream(text.as_bytes()).with_context(|| format!("{what}: unreadable:\n{text}"))?;
-    ensure!(docs.len() == 1, "{what}: {} documents:\n{text}", docs.len());
-    Ok(docs.remove(0))
-}
-
 #[tokio::test]
 async fn kubeseal_through_the_service_proxy() -> Result<()> {
     run("ksproxy", |ctx| async move {
         let ns = ctx.namespace("ctl").await?;
-        install_keys(&ctx, &ns, &["A", "B"]).await?;
+        install_keys(ctx.client(), &ns, &["A", "B"]).await?;
         // All interfaces: the API server connects to this machine's address.
         let controller = ctx.start_controller(
             ControllerSpec::new(&ns)
@@ -562,20 +308,10 @@ async fn kubeseal_through_the_service_proxy() -> Result<()> {
         let api = ctx.controller_api(&controller).await?.api;
         let (newest, other) = newest_and_other()?;
         let kubeconfig = ctx.kubeconfig().display().to_string();
-        let online = |extra: &[&str]| -> Vec<String> {
-            let mut args = vec![
-                "--kubeconfig".to_owned(),
-                kubeconfig.clone(),
-                "--controller-namespace".to_owned(),
-                ns.clone(),
-            ];
-            args.extend(extra.iter().map(|s| (*s).to_owned()));
-            args
-        };
 
         // No such Service: the error says which flags name it.
-        let args = online(&["--controller-name", "nope", "--fetch-cert"]);
-        let out = kubeseal::run(&ctx, &strs(&args), b"").await?;
+        let args = online(&kubeconfig, &ns, &["--controller-name", "nope", "--fetch-cert"]);
+        let out = kubeseal::run(&ctx, &args, b"").await?;
         ensure!(
             out.code != Some(0)
                 && out.stderr.contains("--controller-name")
@@ -586,50 +322,30 @@ async fn kubeseal_through_the_service_proxy() -> Result<()> {
             out.stderr
         );
 
-        let (host, port) = service_proxy::api_server_host_port(ctx.kubeconfig()).await?;
-        let ip = match service_proxy::advertise_ip(&host, port) {
-            Ok(ip) => ip,
-            Err(e) => {
-                println!("skipped part: {e:#}; kubeseal's service-proxy path not checked");
+        let exposure = match service_proxy::expose_and_probe(&ctx, &ns, CONTROLLER_NAME, "web", api.port()).await? {
+            Reach::Proxied { exposure, backend } => {
+                println!(
+                    "controller exposed as Service {ns}/{CONTROLLER_NAME} (port `web`) -> {backend}, answering through {}",
+                    exposure.proxy_id
+                );
+                exposure
+            }
+            Reach::Unreachable(why) => {
+                let why = match why {
+                    Unreachable::NoEndpoint { code, message, pod_problem } => format!(
+                        "the API server found no usable endpoint ({code} {message}); it wants addresses that belong to a Pod and the placeholder Pod could not be written ({pod_problem})"
+                    ),
+                    other => other.to_string(),
+                };
+                println!("skipped part: {why}; kubeseal's service-proxy path not checked");
                 return Ok(());
             }
         };
-        let backend = SocketAddr::new(ip.into(), api.port());
-        let exposure = service_proxy::expose(&ctx, &ns, SERVICE, "web", backend).await?;
-        println!(
-            "controller exposed as Service {ns}/{SERVICE} (port `web`) -> {backend}; probing {}",
-            exposure.proxy_id
-        );
-        match service_proxy::get(&ctx, &ns, &exposure.proxy_id, "/healthz").await? {
-            ProxyAnswer::Ok(body) => ensure!(
-                body == "ok\n",
-                "GET .../proxy/healthz through the API server: {body:?}"
-            ),
-            ProxyAnswer::Unreachable(message) => {
-                println!(
-                    "skipped part: the API server cannot reach this machine ({message}); kubeseal's service-proxy path not checked"
-                );
-                return Ok(());
-            }
-            ProxyAnswer::Failed(code, message)
-                if message.contains("no endpoints available") && exposure.pod_problem.is_some() =>
-            {
-                println!(
-                    "skipped part: the API server found no usable endpoint ({code} {message}); it wants addresses that belong to a Pod and the placeholder Pod could not be written ({}); kubeseal's service-proxy path not checked",
-                    exposure.pod_problem.as_deref().unwrap_or_default()
-                );
-                return Ok(());
-            }
-            ProxyAnswer::Failed(code, message) => bail!(
-                "GET /api/v1/namespaces/{ns}/services/{}/proxy/healthz answered {code}: {message} (Service, Endpoints, EndpointSlice and placeholder Pod point at {backend})",
-                exposure.proxy_id
-            ),
-        }
 
         // --fetch-cert: what the controller serves.
         let local = http::get(api, "/v1/cert.pem").await?;
         ensure!(local.status == 200, "GET /v1/cert.pem: {}", local.describe());
-        let out = kubeseal_ok(&ctx, &strs(&online(&["--fetch-cert"])), b"").await?;
+        let out = kubeseal::run_ok(&ctx, &online(&kubeconfig, &ns, &["--fetch-cert"]), b"").await?;
         ensure!(
             out.stdout.as_bytes() == local.body.as_slice(),
             "kubeseal --fetch-cert printed:\n{}\nthe controller serves:\n{}",
@@ -651,18 +367,18 @@ async fn kubeseal_through_the_service_proxy() -> Result<()> {
             "type": "Opaque",
             "stringData": { "user": "alice", "password": "through the service proxy" },
         });
-        let out = kubeseal_ok(&ctx, &strs(&online(&["-o", "yaml"])), &serde_json::to_vec(&secret)?).await?;
+        let out = kubeseal::run_ok(&ctx, &online(&kubeconfig, &ns, &["-o", "yaml"]), &serde_json::to_vec(&secret)?).await?;
         let sealed = one_document(&out.stdout, "kubeseal -o yaml")?;
         let expected = bytes_map(&[("user", b"alice"), ("password", b"through the service proxy")]);
         expect_unseals(&ctx, &sealed, &newest, &expected).await?;
 
         // --validate: silent success for what opens; exit 1 naming what does not.
-        kubeseal_ok(&ctx, &strs(&online(&["--validate"])), out.stdout.as_bytes()).await?;
+        kubeseal::run_ok(&ctx, &online(&kubeconfig, &ns, &["--validate"]), out.stdout.as_bytes()).await?;
         let foreign = foreign_key_pair()?;
         let items = bytes_map(&[("k", b"sealed with a key no controller has")]);
         let enc = seal_items(&foreign.certificate, Scope::Strict, &ns, "foreign", &items)?;
         let stranger = sealed_secret(&ns, "foreign", Scope::Strict, &enc, json!({}));
-        let out = kubeseal::run(&ctx, &strs(&online(&["--validate"])), &serde_json::to_vec(&stranger)?).await?;
+        let out = kubeseal::run(&ctx, &online(&kubeconfig, &ns, &["--validate"]), &serde_json::to_vec(&stranger)?).await?;
         ensure!(
             out.code == Some(1)
                 && out.stderr.contains(&format!("unable to decrypt sealed secret: {ns}/foreign")),
@@ -674,12 +390,12 @@ async fn kubeseal_through_the_service_proxy() -> Result<()> {
         // --re-encrypt -f FILE (no -w): the file is rewritten in place.
         let older = bytes_map(&[("old", b"from the older key")]);
         let fresh = bytes_map(&[("fresh", b"already on the newest key")]);
-        let original = mixed_object(&ns, "rotate-file", &newest, &other, &older, &fresh)?;
+        let mixed = Mixed::new(&ns, "rotate-file", &newest, &other, older, fresh)?;
         let path = ctx.tmp_dir().join("rotate-file.yaml");
-        let before_text = to_text(&original, &SEALED_SECRET, Format::Yaml)?;
+        let before_text = to_text(&mixed.object, &SEALED_SECRET, Format::Yaml)?;
         std::fs::write(&path, &before_text)?;
         let file = path.display().to_string();
-        let out = kubeseal_ok(&ctx, &strs(&online(&["--re-encrypt", "-f", &file])), b"").await?;
+        let out = kubeseal::run_ok(&ctx, &online(&kubeconfig, &ns, &["--re-encrypt", "-f", &file]), b"").await?;
         ensure!(
             out.stdout.trim().is_empty(),
             "kubeseal --re-encrypt -f FILE printed to stdout instead of rewriting the file:\n{}",
@@ -688,11 +404,10 @@ async fn kubeseal_through_the_service_proxy() -> Result<()> {
         let after_text = std::fs::read_to_string(&path)?;
         ensure!(after_text != before_text, "kubeseal --re-encrypt -f {file} left the file unchanged");
         let rewritten = one_document(&after_text, "the re-encrypted file")?;
-        check_rotated(&original, &rewritten, &newest, &other, &older, &fresh)
+        mixed
+            .check_reencrypted(&rewritten, &newest, &other)
             .with_context(|| format!("the re-encrypted file:\n{after_text}"))?;
-        let mut expected = older.clone();
-        expected.extend(fresh.clone());
-        expected.insert("static".to_owned(), b"literal".to_vec());
+        let expected = mixed.plaintext();
         expect_unseals(&ctx, &rewritten, &newest, &expected).await?;
         println!(
             "kubeseal through {}: --fetch-cert, sealing, --validate and --re-encrypt checked",

@@ -5,7 +5,7 @@ use anyhow::{Result, ensure};
 use base64::Engine;
 use sealed_common::Scope;
 use sealed_e2e::checks::{assert_data, assert_owned_by};
-use sealed_e2e::objects::{self, apply_sealed_secret, bytes_map, key_fingerprint, show_bytes_map};
+use sealed_e2e::objects::{self, apply_sealed_secret, bytes_map, show_bytes_map};
 use sealed_e2e::sealing::{CLUSTER_WIDE, NAMESPACE_WIDE};
 use sealed_e2e::{ControllerSpec, Ctx, kubeseal, run};
 use serde_json::{Value, json};
@@ -31,16 +31,9 @@ async fn expect_opens(
     expected: &BTreeMap<String, Vec<u8>>,
     fingerprint: &str,
 ) -> Result<()> {
-    let applied = apply_sealed_secret(ctx.client(), object).await?;
-    let ns = applied.metadata.namespace.clone().unwrap_or_default();
-    let name = applied.metadata.name.clone().unwrap_or_default();
-    let sealed = ctx.wait_synced(&ns, &name).await?;
-    ensure!(
-        key_fingerprint(&sealed).as_deref() == Some(fingerprint),
-        "{ns}/{name}: status.keyFingerprint is {:?}, expected {fingerprint}",
-        key_fingerprint(&sealed)
-    );
-    let secret = ctx.wait_secret_data(&ns, &name, expected).await?;
+    let (sealed, secret) = ctx
+        .apply_and_wait_unsealed(object, fingerprint, expected)
+        .await?;
     assert_data(&secret, expected)?;
     assert_owned_by(&secret, &sealed)?;
     Ok(())

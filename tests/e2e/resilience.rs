@@ -11,23 +11,21 @@
 
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use sealed_common::Scope;
 use sealed_e2e::bulk::{self, Planned};
 use sealed_e2e::checks::{assert_data, assert_owned_by};
-use sealed_e2e::controller::{Controller, warnings_and_errors};
-use sealed_e2e::gc::has_controller_manager;
-use sealed_e2e::http::{self, matching, total};
+use sealed_e2e::controller::Controller;
+use sealed_e2e::gc::{self, has_controller_manager};
+use sealed_e2e::http::{self, matching};
 use sealed_e2e::objects::{
     self, apply_sealed_secret, bytes_map, delete_if_present, describe_events, describe_sealed,
-    describe_secret, events_about, generation, get_opt, observed_generation, secret_data,
-    show_bytes_map,
+    describe_secret, events_about, generation, get_opt, observed_generation, only_warnings,
+    secret_data, show_bytes_map, warning_events,
 };
 use sealed_e2e::sealing::{seal_items, sealed_secret};
 use sealed_e2e::{ControllerSpec, Ctx, Poll, run, run_alone_on_fake};
 use serde_json::json;
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -43,49 +41,13 @@ const FINALIZER: &str = "e2e.sealed-secrets/hold";
 const UNSEAL_REQUESTS: &str = "sealed_secrets_controller_unseal_requests_total";
 const UNSEAL_ERRORS: &str = "sealed_secrets_controller_unseal_errors_total";
 
-/// `Err` unless `controller` is still the process `pid` (it never exits by itself, so
-/// the same pid means it was never restarted).
-fn same_process(ctx: &Ctx, controller: &Controller, pid: u32) -> Result<()> {
-    ctx.check_controllers()?;
-    ensure!(
-        controller.pid() == Some(pid),
-        "the controller is no longer process {pid} (now {:?})",
-        controller.pid()
-    );
-    Ok(())
-}
-
-/// `Err` if any object of `batch` has a Secret: the controller was cut off while they
-/// were applied, so it cannot have written one.
-async fn assert_no_secret_yet(ctx: &Ctx, ns: &str, batch: &[Planned], why: &str) -> Result<()> {
-    let secrets = ctx.secrets_by_name(ns).await?;
-    let written: Vec<&str> = batch
-        .iter()
-        .filter(|p| secrets.contains_key(&p.name))
-        .map(|p| p.name.as_str())
-        .collect();
-    ensure!(
-        written.is_empty(),
-        "{why}, yet Secrets exist for {} of the {} SealedSecrets applied meanwhile ({}): the forwarder did not cut the controller off",
-        written.len(),
-        batch.len(),
-        written.join(", ")
-    );
-    Ok(())
-}
-
 #[tokio::test]
 async fn outage_in_the_middle_of_200_new_objects() -> Result<()> {
     run_alone_on_fake("outage", |ctx| async move {
         let ns = ctx.namespace("home").await?;
-        let forwarder = ctx.api_forwarder()?;
-        let controller =
-            ctx.start_controller(ControllerSpec::new(&ns).kubeconfig(forwarder.kubeconfig()))?;
-        let pid = controller
-            .pid()
-            .context("the controller has no process id")?;
-        let (cert, _) = ctx.controller_cert(&ns).await?;
-        let batch = bulk::plan(&cert, &ns, "burst", 200, 3)?;
+        let cut = ctx.start_behind_forwarder(&ns).await?;
+        let forwarder = &cut.forwarder;
+        let batch = bulk::plan(&cut.cert, &ns, "burst", 200, 3)?;
         let (before, during) = batch.split_at(100);
         bulk::apply_all(ctx.client(), before, CONCURRENCY).await?;
 
@@ -95,34 +57,20 @@ async fn outage_in_the_middle_of_200_new_objects() -> Result<()> {
         forwarder.cut();
         match ctx.fake_faults() {
             None => {
-                let (applied, ()) = tokio::join!(
-                    bulk::apply_spread(
-                        ctx.client(),
-                        during,
-                        CONCURRENCY,
-                        OUTAGE - Duration::from_secs(10)
-                    ),
-                    tokio::time::sleep(OUTAGE)
-                );
-                applied?;
-                assert_no_secret_yet(&ctx, &ns, during, "the controller was cut off").await?;
+                let margin = Duration::from_secs(10);
+                bulk::apply_during(ctx.client(), during, CONCURRENCY, OUTAGE, margin).await?;
+                cut.assert_no_secret_yet(&ctx, &ns, during, "the controller was cut off")
+                    .await?;
                 forwarder.restore();
             }
             Some(faults) => {
                 // Half of the window cut off, half answered 503 by the API server itself
                 // (which then fails the test's own writes too: all are applied before).
                 let half = OUTAGE / 2;
-                let (applied, ()) = tokio::join!(
-                    bulk::apply_spread(
-                        ctx.client(),
-                        during,
-                        CONCURRENCY,
-                        half - Duration::from_secs(5)
-                    ),
-                    tokio::time::sleep(half)
-                );
-                applied?;
-                assert_no_secret_yet(&ctx, &ns, during, "the controller was cut off").await?;
+                let margin = Duration::from_secs(5);
+                bulk::apply_during(ctx.client(), during, CONCURRENCY, half, margin).await?;
+                cut.assert_no_secret_yet(&ctx, &ns, during, "the controller was cut off")
+                    .await?;
                 faults.fail_with_status(503, half.as_secs()).await?;
                 forwarder.restore();
                 println!(
@@ -132,7 +80,8 @@ async fn outage_in_the_middle_of_200_new_objects() -> Result<()> {
                 );
                 tokio::time::sleep(half).await;
                 faults.clear().await?;
-                assert_no_secret_yet(&ctx, &ns, during, "the API server answered 503").await?;
+                cut.assert_no_secret_yet(&ctx, &ns, during, "the API server answered 503")
+                    .await?;
             }
         }
         let outage_ended = Instant::now();
@@ -160,7 +109,7 @@ async fn outage_in_the_middle_of_200_new_objects() -> Result<()> {
             recovery <= Duration::from_secs(30),
             "recovery took {recovery:?} after the outage ended"
         );
-        same_process(&ctx, &controller, pid)
+        cut.same_process(&ctx)
     })
     .await
 }
@@ -169,14 +118,8 @@ async fn outage_in_the_middle_of_200_new_objects() -> Result<()> {
 async fn secrets_deleted_during_a_relist_are_recreated() -> Result<()> {
     run_alone_on_fake("relist", |ctx| async move {
         let ns = ctx.namespace("home").await?;
-        let forwarder = ctx.api_forwarder()?;
-        let controller =
-            ctx.start_controller(ControllerSpec::new(&ns).kubeconfig(forwarder.kubeconfig()))?;
-        let pid = controller
-            .pid()
-            .context("the controller has no process id")?;
-        let (cert, _) = ctx.controller_cert(&ns).await?;
-        let batch = bulk::plan(&cert, &ns, "relisted", 12, 2)?;
+        let cut = ctx.start_behind_forwarder(&ns).await?;
+        let batch = bulk::plan(&cut.cert, &ns, "relisted", 12, 2)?;
         bulk::apply_all(ctx.client(), &batch, CONCURRENCY).await?;
         ctx.wait_batch_synced(&ns, &batch, ctx.timeout()).await?;
         let before = ctx.secrets_by_name(&ns).await?;
@@ -201,7 +144,7 @@ async fn secrets_deleted_during_a_relist_are_recreated() -> Result<()> {
                     "skipped part: a relist cannot be forced on a real API server; the Secrets are deleted \
                      while the controller is cut off from it instead (it resumes its watches when it is back)"
                 );
-                forwarder.cut();
+                cut.forwarder.cut();
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let api = objects::secrets(ctx.client(), &ns);
                 for name in &victim_names {
@@ -209,8 +152,9 @@ async fn secrets_deleted_during_a_relist_are_recreated() -> Result<()> {
                 }
                 let deleted_at = Instant::now();
                 tokio::time::sleep(Duration::from_secs(8)).await;
-                assert_no_secret_yet(&ctx, &ns, &victims, "the controller was cut off").await?;
-                forwarder.restore();
+                cut.assert_no_secret_yet(&ctx, &ns, &victims, "the controller was cut off")
+                    .await?;
+                cut.forwarder.restore();
                 deleted_at
             }
         };
@@ -262,7 +206,7 @@ async fn secrets_deleted_during_a_relist_are_recreated() -> Result<()> {
             touched.join("\n  ")
         );
         ctx.wait_batch_synced(&ns, &batch, ctx.timeout()).await?;
-        same_process(&ctx, &controller, pid)
+        cut.same_process(&ctx)
     })
     .await
 }
@@ -390,50 +334,6 @@ async fn type_change_recreates_the_secret() -> Result<()> {
     .await
 }
 
-/// The Warning events of `ns`.
-async fn warning_events(ctx: &Ctx, ns: &str) -> Result<Vec<Event>> {
-    Ok(Api::<Event>::namespaced(ctx.client().clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .with_context(|| format!("listing events in {ns}"))?
-        .items
-        .into_iter()
-        .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .collect())
-}
-
-/// The WARN/ERROR lines the controller logged after byte `mark` of its log, split into
-/// those containing `needle` and the others.
-fn warnings_since(
-    controller: &Controller,
-    mark: usize,
-    needle: &str,
-) -> (Vec<String>, Vec<String>) {
-    let log = controller.log();
-    let since = log.get(mark..).unwrap_or_default();
-    warnings_and_errors(since)
-        .into_iter()
-        .map(str::to_owned)
-        .partition(|line| line.contains(needle))
-}
-
-/// Deletes every Secret, then every SealedSecret of `ns`, as the namespace controller
-/// does with a deleted namespace's contents.
-async fn empty_like_the_namespace_controller(ctx: &Ctx, ns: &str) -> Result<()> {
-    let secrets = objects::secrets(ctx.client(), ns);
-    for name in ctx.secrets_by_name(ns).await?.keys() {
-        delete_if_present(&secrets, name).await?;
-    }
-    // Give the controller a moment to see its Secrets gone while the SealedSecrets are
-    // still there: recreating them is refused (403, the namespace is terminating).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let sealed = objects::sealed_secrets(ctx.client(), ns);
-    for name in ctx.sealed_by_name(ns).await?.keys() {
-        delete_if_present(&sealed, name).await?;
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn deleting_a_namespace_gives_no_warnings() -> Result<()> {
     run("nsdelete", |ctx| async move {
@@ -479,14 +379,14 @@ async fn deleting_a_namespace_gives_no_warnings() -> Result<()> {
             }
             Err(e) if manager => return Err(e),
             Err(_) => {
-                empty_like_the_namespace_controller(&ctx, &doomed).await?;
+                gc::empty_like_the_namespace_controller(&ctx, &doomed).await?;
                 tokio::time::sleep(Duration::from_secs(10)).await;
                 println!(
                     "skipped part: no kube-controller-manager: namespace {doomed} stays Terminating; the test \
                      deleted its Secrets, then its SealedSecrets, as the namespace controller would, and \
                      watched the controller for 10 s more"
                 );
-                let warnings = warning_events(&ctx, &doomed).await?;
+                let warnings = warning_events(ctx.client(), &doomed).await?;
                 ensure!(
                     warnings.is_empty(),
                     "Warning events in the deleted namespace {doomed}: {}",
@@ -495,7 +395,7 @@ async fn deleting_a_namespace_gives_no_warnings() -> Result<()> {
             }
         }
         ctx.check_controllers()?;
-        let (about, others) = warnings_since(&controller, mark, &doomed);
+        let (about, others) = controller.warnings_since(mark, &doomed);
         ensure!(
             about.is_empty(),
             "the controller logged WARN/ERROR lines about the deleted namespace {doomed}:\n  {}",
@@ -504,7 +404,7 @@ async fn deleting_a_namespace_gives_no_warnings() -> Result<()> {
         for line in &others {
             println!("note: the controller logged meanwhile: {line}");
         }
-        let warnings = warning_events(&ctx, &home).await?;
+        let warnings = warning_events(ctx.client(), &home).await?;
         ensure!(
             warnings.is_empty(),
             "Warning events in {home}: {}",
@@ -537,8 +437,7 @@ async fn held_by_a_finalizer(
     object["metadata"]["finalizers"] = json!([FINALIZER]);
     apply_sealed_secret(ctx.client(), &object).await?;
     let checked = check_held(ctx, controller, ns, name, &items).await;
-    let api = objects::sealed_secrets(ctx.client(), ns);
-    let released = release(ctx, &api, ns, name).await;
+    let released = ctx.remove_finalizers_and_wait_gone(ns, name).await;
     checked?;
     released
 }
@@ -570,48 +469,19 @@ async fn check_held(
     delete_if_present(&objects::secrets(ctx.client(), ns), name).await?;
     ctx.assert_secret_stays_absent(ns, name, QUIET).await?;
     let events = events_about(ctx.client(), ns, name, synced.metadata.uid.as_deref()).await?;
-    let warnings: Vec<Event> = events
-        .into_iter()
-        .filter(|e| e.type_.as_deref() == Some("Warning"))
-        .collect();
+    let warnings = only_warnings(events);
     ensure!(
         warnings.is_empty(),
         "Warning events about SealedSecret {ns}/{name} (being deleted): {}",
         describe_events(&warnings)
     );
-    let (about, _) = warnings_since(controller, mark, &format!("{ns}/{name}"));
+    let (about, _) = controller.warnings_since(mark, &format!("{ns}/{name}"));
     ensure!(
         about.is_empty(),
         "the controller logged WARN/ERROR lines about SealedSecret {ns}/{name} (being deleted):\n  {}",
         about.join("\n  ")
     );
     Ok(())
-}
-
-/// Removes the finalizer of SealedSecret `ns/name` (if it is still there) and waits
-/// until it is gone.
-async fn release(ctx: &Ctx, api: &Api<DynamicObject>, ns: &str, name: &str) -> Result<()> {
-    if get_opt(api, name).await?.is_none() {
-        return Ok(());
-    }
-    api.patch(
-        name,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "metadata": { "finalizers": null } })),
-    )
-    .await
-    .with_context(|| format!("removing the finalizer of SealedSecret {ns}/{name}"))?;
-    ctx.wait_for(
-        Duration::from_secs(30),
-        &format!("SealedSecret {ns}/{name} to be gone once its finalizer is removed"),
-        || async {
-            Ok(match get_opt(api, name).await? {
-                None => Poll::Ready(()),
-                Some(o) => Poll::Pending(describe_sealed(&o)),
-            })
-        },
-    )
-    .await
 }
 
 #[tokio::test]
@@ -634,31 +504,10 @@ async fn restart_with_200_unchanged_objects_is_quiet() -> Result<()> {
         let second = ctx.start_controller(ControllerSpec::new(&ns))?;
         let api = ctx.controller_api(&second).await?;
         // Quiet: every SealedSecret was checked (the reconcile counter reached the
-        // count) and the counter has not moved for STAYS.
-        const STAYS: Duration = Duration::from_secs(3);
+        // count) and the counter has not moved for 3 s.
         let want = batch.len() as f64;
-        let last: Cell<(f64, Instant)> = Cell::new((-1.0, Instant::now()));
         let quiet_at = ctx
-            .wait_for(
-                ctx.timeout(),
-                &format!("{UNSEAL_REQUESTS} to reach {want} and stay for {}s", STAYS.as_secs()),
-                || async {
-                    let value = total(&http::scrape(api.metrics).await?, UNSEAL_REQUESTS);
-                    let (previous, since) = last.get();
-                    if value != previous {
-                        last.set((value, Instant::now()));
-                        return Ok(Poll::Pending(format!("{UNSEAL_REQUESTS} = {value}")));
-                    }
-                    Ok(if value >= want && since.elapsed() >= STAYS {
-                        Poll::Ready(since)
-                    } else {
-                        Poll::Pending(format!(
-                            "{UNSEAL_REQUESTS} = {value} for {:.1}s",
-                            since.elapsed().as_secs_f64()
-                        ))
-                    })
-                },
-            )
+            .wait_counter_settled(api.metrics, UNSEAL_REQUESTS, want, Duration::from_secs(3))
             .await?;
         println!(
             "the restarted controller checked all {} SealedSecrets and was quiet {:.1}s after it started",

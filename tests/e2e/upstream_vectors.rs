@@ -10,25 +10,13 @@ use kube::api::ApiResource;
 use sealed_e2e::checks::{assert_data, assert_owned_by};
 use sealed_e2e::objects::{
     self, annotations_of, apply_sealed_secret, describe_secret, get_opt, key_fingerprint,
-    labels_of, sealed_secret_resource,
+    labels_of, sealed_secret_resource, string_map_at,
 };
 use sealed_e2e::vectors::{self, Vector};
 use sealed_e2e::{ControllerSpec, Ctx, run};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
-
-fn string_map_at(value: &Value, pointer: &str) -> BTreeMap<String, String> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn upstream_keys_load_and_every_vector_unseals() -> Result<()> {
@@ -41,12 +29,10 @@ async fn upstream_keys_load_and_every_vector_unseals() -> Result<()> {
             all.len()
         );
         let home = ctx.namespace("home").await?;
-        let mut key_names = BTreeSet::new();
-        for letter in ["A", "B"] {
-            let key = vectors::key_secret(letter, &home)?;
-            key_names.insert(key.metadata.name.clone().unwrap_or_default());
-            objects::create_secret(ctx.client(), &key).await?;
-        }
+        let key_names: BTreeSet<String> = vectors::install_keys(ctx.client(), &home, &["A", "B"])
+            .await?
+            .into_iter()
+            .collect();
         let fixed: BTreeSet<String> = all.iter().filter_map(|v| v.namespace.clone()).collect();
         let mut spec = ControllerSpec::new(&home)
             .arg("--key-renew-period")

@@ -102,6 +102,23 @@ pub async fn apply_spread(
     Ok(())
 }
 
+/// Applies `batch` spread over `window` less `margin` ([`apply_spread`]), returning
+/// only once `window` has passed.
+pub async fn apply_during(
+    client: &Client,
+    batch: &[Planned],
+    concurrency: usize,
+    window: Duration,
+    margin: Duration,
+) -> Result<()> {
+    let spread = window.saturating_sub(margin);
+    let (applied, ()) = tokio::join!(
+        apply_spread(client, batch, concurrency, spread),
+        tokio::time::sleep(window)
+    );
+    applied
+}
+
 /// Why a planned object is not done yet, or `None` when it is.
 fn problem(
     planned: &Planned,

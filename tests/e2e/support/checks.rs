@@ -5,15 +5,15 @@
 use crate::harness::Ctx;
 use crate::objects::{
     self, describe_events, describe_sealed, describe_secret, expected_owner_reference, get_opt,
-    observed_generation, secret_data, show_bytes_map, synced, synced_conditions,
+    key_fingerprint, observed_generation, secret_data, show_bytes_map, synced, synced_conditions,
 };
 use crate::sealing::certificate_from_pem;
 use crate::wait::{Poll, wait_for};
 use anyhow::{Context, Result, bail, ensure};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{DynamicObject, ListParams};
-use sealed_common::key_secret::{KEY_LABEL, KEY_LABEL_ACTIVE, TLS_CERT};
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
+use sealed_common::key_secret::{KEY_LABEL, KEY_LABEL_ACTIVE};
 use sealed_common::keys::Certificate;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -95,11 +95,78 @@ impl Ctx {
     /// Waits until SealedSecret `ns/name` is `Synced=True` for its current generation,
     /// then checks the condition in full ([`assert_synced_true`]).
     pub async fn wait_synced(&self, ns: &str, name: &str) -> Result<DynamicObject> {
+        self.wait_synced_where(ns, name, "", |_| true).await
+    }
+
+    /// [`Ctx::wait_synced`], also waiting for `status.keyFingerprint` to be `fingerprint`.
+    pub async fn wait_synced_with_key(
+        &self,
+        ns: &str,
+        name: &str,
+        fingerprint: &str,
+    ) -> Result<DynamicObject> {
+        self.wait_synced_where(
+            ns,
+            name,
+            &format!(" with status.keyFingerprint {fingerprint}"),
+            |obj| key_fingerprint(obj).as_deref() == Some(fingerprint),
+        )
+        .await
+    }
+
+    /// Waits until SealedSecret `ns/name` is Synced on the key `fingerprint` and its
+    /// Secret holds exactly `expected`; returns the Secret.
+    pub async fn wait_opened_with(
+        &self,
+        ns: &str,
+        name: &str,
+        fingerprint: &str,
+        expected: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Secret> {
+        self.wait_synced_with_key(ns, name, fingerprint).await?;
+        self.wait_secret_data(ns, name, expected).await
+    }
+
+    /// Applies the SealedSecret `object`, waits until it is Synced on the key
+    /// `fingerprint` and its Secret holds exactly `expected`; returns both.
+    pub async fn apply_and_wait_unsealed(
+        &self,
+        object: &serde_json::Value,
+        fingerprint: &str,
+        expected: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<(DynamicObject, Secret)> {
+        let applied = objects::apply_sealed_secret(self.client(), object).await?;
+        let ns = applied.metadata.namespace.clone().unwrap_or_default();
+        let name = applied.metadata.name.clone().unwrap_or_default();
+        let sealed = self.wait_synced(&ns, &name).await?;
+        ensure!(
+            key_fingerprint(&sealed).as_deref() == Some(fingerprint),
+            "{ns}/{name}: status.keyFingerprint is {:?}, expected {fingerprint}",
+            key_fingerprint(&sealed)
+        );
+        let secret = self.wait_secret_data(&ns, &name, expected).await?;
+        Ok((sealed, secret))
+    }
+
+    /// Waits until SealedSecret `ns/name` is `Synced=True` for its current generation
+    /// and `more` holds (`also` says what it asks for), then checks the condition in full.
+    async fn wait_synced_where<P>(
+        &self,
+        ns: &str,
+        name: &str,
+        also: &str,
+        more: P,
+    ) -> Result<DynamicObject>
+    where
+        P: Fn(&DynamicObject) -> bool,
+    {
         let api = objects::sealed_secrets(self.client(), ns);
         let sealed = self
             .wait_for(
                 self.timeout(),
-                &format!("SealedSecret {ns}/{name} to be Synced=True for its current generation"),
+                &format!(
+                    "SealedSecret {ns}/{name} to be Synced=True for its current generation{also}"
+                ),
                 || async {
                     let Some(obj) = get_opt(&api, name).await? else {
                         return Ok(Poll::Pending(format!(
@@ -107,7 +174,8 @@ impl Ctx {
                         )));
                     };
                     let done = synced(&obj).is_some_and(|c| c.status == "True")
-                        && observed_generation(&obj) == obj.metadata.generation;
+                        && observed_generation(&obj) == obj.metadata.generation
+                        && more(&obj);
                     Ok(if done {
                         Poll::Ready(obj)
                     } else {
@@ -212,16 +280,30 @@ impl Ctx {
     /// Waits until Secret `ns/name` does not exist.
     pub async fn wait_secret_gone(&self, ns: &str, name: &str, timeout: Duration) -> Result<()> {
         let api = objects::secrets(self.client(), ns);
-        self.wait_for(
-            timeout,
-            &format!("Secret {ns}/{name} to be gone"),
-            || async {
-                Ok(match get_opt(&api, name).await? {
-                    None => Poll::Ready(()),
-                    Some(s) => Poll::Pending(describe_secret(&s)),
-                })
-            },
-        )
+        let what = format!("Secret {ns}/{name} to be gone");
+        self.wait_absent(&api, name, timeout, &what, describe_secret)
+            .await
+    }
+
+    /// Waits up to `timeout` until `name` of `api` does not exist (`what` says so);
+    /// `describe` shows it meanwhile.
+    async fn wait_absent<K>(
+        &self,
+        api: &kube::Api<K>,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        describe: fn(&K) -> String,
+    ) -> Result<()>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        self.wait_for(timeout, what, || async {
+            Ok(match get_opt(api, name).await? {
+                None => Poll::Ready(()),
+                Some(o) => Poll::Pending(describe(&o)),
+            })
+        })
         .await
     }
 
@@ -375,17 +457,7 @@ impl Ctx {
             keys.len(),
             keys.iter().map(describe_secret).collect::<Vec<_>>()
         );
-        let pem = keys[0]
-            .data
-            .as_ref()
-            .and_then(|d| d.get(TLS_CERT))
-            .map(|b| b.0.clone())
-            .with_context(|| {
-                format!(
-                    "the key Secret has no {TLS_CERT}: {}",
-                    describe_secret(&keys[0])
-                )
-            })?;
+        let pem = crate::key_secrets::tls_crt(&keys[0])?;
         let cert = certificate_from_pem(&pem)?;
         let path = self.tmp_dir().join(format!("{home}.crt"));
         std::fs::write(&path, &pem).with_context(|| format!("writing {}", path.display()))?;
@@ -418,6 +490,25 @@ impl Ctx {
             }
         }
         bail!("Secret {ns}/{name} keeps coming back after its SealedSecret was deleted")
+    }
+
+    /// Removes the finalizers of SealedSecret `ns/name` (if it is still there) and waits
+    /// until it is gone.
+    pub async fn remove_finalizers_and_wait_gone(&self, ns: &str, name: &str) -> Result<()> {
+        let api = objects::sealed_secrets(self.client(), ns);
+        if get_opt(&api, name).await?.is_none() {
+            return Ok(());
+        }
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "metadata": { "finalizers": null } })),
+        )
+        .await
+        .with_context(|| format!("removing the finalizer of SealedSecret {ns}/{name}"))?;
+        let what = format!("SealedSecret {ns}/{name} to be gone once its finalizer is removed");
+        self.wait_absent(&api, name, Duration::from_secs(30), &what, describe_sealed)
+            .await
     }
 
     /// Creates a Secret `ns/name` that no SealedSecret owns.

@@ -312,6 +312,17 @@ impl Controller {
         self.proc.log_tail(lines)
     }
 
+    /// The WARN/ERROR lines logged after byte `mark` of the log, split into those
+    /// containing `needle` and the others.
+    pub fn warnings_since(&self, mark: usize, needle: &str) -> (Vec<String>, Vec<String>) {
+        let log = self.log();
+        let since = log.get(mark..).unwrap_or_default();
+        warnings_and_errors(since)
+            .into_iter()
+            .map(str::to_owned)
+            .partition(|line| line.contains(needle))
+    }
+
     /// `Err` (with the log tail) if the process has exited.
     pub fn check_running(&self) -> Result<()> {
         self.proc.check_running()

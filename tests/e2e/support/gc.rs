@@ -1,6 +1,7 @@
 //! Does the cluster run kube-controller-manager (garbage collector, namespace
 //! controller)? A bare kube-apiserver + etcd does not: ownerReferences never delete
-//! anything and deleted namespaces stay Terminating.
+//! anything and deleted namespaces stay Terminating; a test then empties a deleted
+//! namespace itself, as the namespace controller would.
 
 use crate::harness::Ctx;
 use crate::objects::{delete_if_present, get_opt, string_map};
@@ -99,4 +100,21 @@ pub async fn has_controller_manager(ctx: &Ctx, ns: &str, within: Duration) -> Re
     )
     .await
     .is_ok())
+}
+
+/// Deletes every Secret, then every SealedSecret of `ns`, as the namespace controller
+/// does with a deleted namespace's contents.
+pub async fn empty_like_the_namespace_controller(ctx: &Ctx, ns: &str) -> Result<()> {
+    let secrets = crate::objects::secrets(ctx.client(), ns);
+    for name in ctx.secrets_by_name(ns).await?.keys() {
+        delete_if_present(&secrets, name).await?;
+    }
+    // Give the controller a moment to see its Secrets gone while the SealedSecrets are
+    // still there: recreating them is refused (403, the namespace is terminating).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sealed = crate::objects::sealed_secrets(ctx.client(), ns);
+    for name in ctx.sealed_by_name(ns).await?.keys() {
+        delete_if_present(&sealed, name).await?;
+    }
+    Ok(())
 }

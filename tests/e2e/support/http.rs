@@ -6,9 +6,10 @@ use crate::controller::Controller;
 use crate::harness::Ctx;
 use crate::wait::Poll;
 use anyhow::{Context, Result, bail};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest a direct request to the controller may take.
@@ -38,6 +39,12 @@ impl Response {
 
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; `what` names the request in the error.
+    pub fn json(&self, what: &str) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("{what}: the answer is not JSON: {}", self.describe()))
     }
 
     /// `status content-type "body"` (body cut at 300 characters), for messages.
@@ -84,6 +91,30 @@ pub async fn post(
     let mut all = vec![("Content-Type", content_type)];
     all.extend_from_slice(headers);
     request(addr, "POST", path, &all, body).await
+}
+
+/// [`post`] without extra headers, waiting out the controller's rate limit (429 +
+/// `Retry-After`, 1 to 5 s) up to five times as a polite client would.
+pub async fn post_patiently(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Response> {
+    let mut response = post(addr, path, content_type, &[], body).await?;
+    for _ in 0..5 {
+        if response.status != 429 {
+            break;
+        }
+        let wait = response
+            .header("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1)
+            .clamp(1, 5);
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        response = post(addr, path, content_type, &[], body).await?;
+    }
+    Ok(response)
 }
 
 async fn exchange(
@@ -352,6 +383,44 @@ pub async fn scrape(metrics: SocketAddr) -> Result<String> {
         );
     }
     Ok(response.text())
+}
+
+impl Ctx {
+    /// Waits until the counter `name` on the metrics server `metrics` has reached
+    /// `at_least` and not moved for `stays`; returns when it last moved.
+    pub async fn wait_counter_settled(
+        &self,
+        metrics: SocketAddr,
+        name: &str,
+        at_least: f64,
+        stays: Duration,
+    ) -> Result<Instant> {
+        let last: Cell<(f64, Instant)> = Cell::new((-1.0, Instant::now()));
+        self.wait_for(
+            self.timeout(),
+            &format!(
+                "{name} to reach {at_least} and stay for {}s",
+                stays.as_secs()
+            ),
+            || async {
+                let value = total(&scrape(metrics).await?, name);
+                let (previous, since) = last.get();
+                if value != previous {
+                    last.set((value, Instant::now()));
+                    return Ok(Poll::Pending(format!("{name} = {value}")));
+                }
+                Ok(if value >= at_least && since.elapsed() >= stays {
+                    Poll::Ready(since)
+                } else {
+                    Poll::Pending(format!(
+                        "{name} = {value} for {:.1}s",
+                        since.elapsed().as_secs_f64()
+                    ))
+                })
+            },
+        )
+        .await
+    }
 }
 
 /// The sum of the samples of `name` (0 when there is none).

@@ -160,6 +160,36 @@ pub fn show_bytes_map(map: &BTreeMap<String, Vec<u8>>) -> String {
     format!("{{{}}}", items.join(", "))
 }
 
+/// The object of strings at `pointer` in `value` (empty when there is none; a value
+/// that is not a string counts as empty).
+pub fn string_map_at(value: &Value, pointer: &str) -> BTreeMap<String, String> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `data` of a Secret given as JSON (e.g. printed by `kubeseal --recovery-unseal`),
+/// decoded.
+pub fn json_secret_data(secret: &Value) -> Result<BTreeMap<String, Vec<u8>>> {
+    let Some(data) = secret["data"].as_object() else {
+        return Ok(BTreeMap::new());
+    };
+    data.iter()
+        .map(|(k, v)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap_or_default())
+                .with_context(|| format!("data.{k} is not base64: {v}"))?;
+            Ok((k.clone(), bytes))
+        })
+        .collect()
+}
+
 pub fn labels_of(secret: &Secret) -> BTreeMap<String, String> {
     secret.metadata.labels.clone().unwrap_or_default()
 }
@@ -304,6 +334,24 @@ pub async fn events_about(
             })
         })
         .collect())
+}
+
+/// The Warning events of `ns`.
+pub async fn warning_events(client: &Client, ns: &str) -> Result<Vec<Event>> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .with_context(|| format!("listing events in {ns}"))?;
+    Ok(only_warnings(list.items))
+}
+
+/// The Warning events among `events`.
+pub fn only_warnings(events: Vec<Event>) -> Vec<Event> {
+    events
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .collect()
 }
 
 /// Event name -> (reason, how many times it was seen: `series.count`, else

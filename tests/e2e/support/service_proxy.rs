@@ -401,6 +401,100 @@ pub async fn get(ctx: &Ctx, ns: &str, proxy_id: &str, path: &str) -> Result<Prox
     }
 }
 
+/// Why kubeseal cannot reach a local controller through the service proxy.
+#[derive(Debug, Clone)]
+pub enum Unreachable {
+    /// No address of this machine to advertise (the error, shown in full).
+    NoAddress(String),
+    /// The API server could not connect to this machine (its message).
+    NoRoute(String),
+    /// The API server found no usable endpoint, and the placeholder Pod that older API
+    /// servers want behind an address could not be written.
+    NoEndpoint {
+        code: u16,
+        message: String,
+        pod_problem: String,
+    },
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreachable::NoAddress(why) => f.write_str(why),
+            Unreachable::NoRoute(message) => {
+                write!(f, "the API server cannot reach this machine ({message})")
+            }
+            Unreachable::NoEndpoint {
+                code,
+                message,
+                pod_problem,
+            } => write!(
+                f,
+                "the API server found no usable endpoint ({code} {message}; the placeholder Pod could not be written: {pod_problem})"
+            ),
+        }
+    }
+}
+
+/// What [`expose_and_probe`] found.
+#[derive(Debug)]
+pub enum Reach {
+    /// `GET .../proxy/healthz` answered the controller's `ok`.
+    Proxied {
+        exposure: Exposure,
+        /// The address the Service points at.
+        backend: SocketAddr,
+    },
+    Unreachable(Unreachable),
+}
+
+/// Exposes the controller listening on port `api_port` of all interfaces as the Service
+/// `name` (port `port_name`) of `ns`, at this machine's address (see [`expose`]), and
+/// asks its `/healthz` through the service proxy. Any answer but `ok` or "cannot reach"
+/// fails.
+pub async fn expose_and_probe(
+    ctx: &Ctx,
+    ns: &str,
+    name: &str,
+    port_name: &str,
+    api_port: u16,
+) -> Result<Reach> {
+    let (host, port) = api_server_host_port(ctx.kubeconfig()).await?;
+    let ip = match advertise_ip(&host, port) {
+        Ok(ip) => ip,
+        Err(e) => return Ok(Reach::Unreachable(Unreachable::NoAddress(format!("{e:#}")))),
+    };
+    let backend = SocketAddr::new(ip.into(), api_port);
+    let exposure = expose(ctx, ns, name, port_name, backend).await?;
+    let path = format!(
+        "/api/v1/namespaces/{ns}/services/{}/proxy/healthz",
+        exposure.proxy_id
+    );
+    match get(ctx, ns, &exposure.proxy_id, "/healthz").await? {
+        ProxyAnswer::Ok(body) => {
+            if body != "ok\n" {
+                bail!(
+                    "GET {path}: expected \"ok\\n\" from the controller at {backend}, got {body:?}"
+                );
+            }
+            Ok(Reach::Proxied { exposure, backend })
+        }
+        ProxyAnswer::Unreachable(message) => Ok(Reach::Unreachable(Unreachable::NoRoute(message))),
+        ProxyAnswer::Failed(code, message)
+            if message.contains("no endpoints available") && exposure.pod_problem.is_some() =>
+        {
+            Ok(Reach::Unreachable(Unreachable::NoEndpoint {
+                code,
+                message,
+                pod_problem: exposure.pod_problem.unwrap_or_default(),
+            }))
+        }
+        ProxyAnswer::Failed(code, message) => bail!(
+            "GET {path}: expected 200 from the controller at {backend} (Service, Endpoints, EndpointSlice and placeholder Pod point there), got {code}: {message}"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,10 @@
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use sealed_common::RsaPrivateKey;
 use sealed_common::crypto::decode_base64;
+use sealed_common::keys::Certificate;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -158,4 +161,70 @@ pub fn key_secret(letter: &str, namespace: &str) -> Result<Secret> {
         bail!("{}: the key Secret has no name", path.display());
     }
     Ok(secret)
+}
+
+/// Creates the key Secrets of upstream's keys `letters` in `namespace`; returns their
+/// names.
+pub async fn install_keys(
+    client: &Client,
+    namespace: &str,
+    letters: &[&str],
+) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for letter in letters {
+        let secret = key_secret(letter, namespace)?;
+        names.push(secret.metadata.name.clone().unwrap_or_default());
+        crate::objects::create_secret(client, &secret).await?;
+    }
+    Ok(names)
+}
+
+/// The vector of `rotation/` sealed with key `letter`, and its `sealed.yaml` exactly as
+/// upstream's kubeseal wrote it.
+pub fn rotation_vector(letter: &str) -> Result<(Vector, Vec<u8>)> {
+    let vector = all()?
+        .into_iter()
+        .find(|v| v.rel.starts_with("rotation/") && v.sealing_key == letter)
+        .with_context(|| format!("the rotation/sealed-with-{letter} vector is missing"))?;
+    let yaml = read(&root().join(&vector.rel).join("sealed.yaml"))?;
+    Ok((vector, yaml))
+}
+
+/// One of upstream's keys: its letter, certificate, private key and fingerprint.
+pub struct UpstreamKey {
+    pub letter: &'static str,
+    pub cert: Certificate,
+    pub private: RsaPrivateKey,
+    pub fingerprint: String,
+}
+
+impl UpstreamKey {
+    pub fn load(letter: &'static str) -> Result<UpstreamKey> {
+        Ok(UpstreamKey {
+            letter,
+            cert: crate::sealing::certificate_from_pem(&cert_pem(letter)?)?,
+            private: private_key(letter)?,
+            fingerprint: fingerprint(letter)?,
+        })
+    }
+}
+
+/// Upstream's keys A and B as (newest, other), as a controller holding both orders
+/// them: the later certificate NotBefore first; on a tie (they have the same one), the
+/// key Secret whose name sorts first.
+pub fn newest_and_other() -> Result<(UpstreamKey, UpstreamKey)> {
+    let a = UpstreamKey::load("A")?;
+    let b = UpstreamKey::load("B")?;
+    let name = |letter| -> Result<String> {
+        key_secret(letter, "x")?
+            .metadata
+            .name
+            .context("key Secret without a name")
+    };
+    let a_first = match a.cert.not_before().cmp(&b.cert.not_before()) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => name("A")? < name("B")?,
+    };
+    Ok(if a_first { (a, b) } else { (b, a) })
 }
