@@ -9,7 +9,7 @@ COPY . .
 # aws-lc-rs builds its C sources with the image's compiler.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p sealed-secrets-controller -p kubeseal \
+    cargo build --release --locked -p sealed-controller -p sealed-cli \
     && install -D -t /out target/release/sealed-secrets-controller target/release/kubeseal
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS kubeseal

@@ -357,7 +357,7 @@ def main():
 
     controller_bin = args.controller or h.release_binary("sealed-secrets-controller")
     if not args.no_build:
-        h.build(["sealed-secrets-controller", "kubeseal"])
+        h.build(["sealed-controller", "sealed-cli"])
     results = []
     if args.kubeconfig:
         results.append(cluster_run(args, controller_bin))

@@ -195,7 +195,7 @@ def main():
 
     controller_bin = args.controller or h.release_binary("sealed-secrets-controller")
     if not args.no_build:
-        h.build(["sealed-secrets-controller", "kubeseal"], examples=["gen_key"])
+        h.build(["sealed-controller", "sealed-cli"], examples=["gen_key"])
     sizes = [int(x) for x in args.keys.split(",")]
     if any(not 1 <= k <= 1 + EXTRA_KEYS for k in sizes):
         raise SystemExit(f"--keys: between 1 and {1 + EXTRA_KEYS}")

@@ -51,7 +51,7 @@ def secret_yaml(i):
 
 
 def build(target_dir=None, env_extra=None):
-    cmd = ["cargo", "build", "--release", "-p", "kubeseal"]
+    cmd = ["cargo", "build", "--release", "-p", "sealed-cli"]
     if target_dir:
         cmd += ["--target-dir", target_dir]
     env = dict(os.environ, **(env_extra or {}))

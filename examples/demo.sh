@@ -3,7 +3,7 @@
 # example certificate, then open the result again with the example private key.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet -p kubeseal
+cargo build --release --quiet -p sealed-cli
 kubeseal=target/release/kubeseal
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

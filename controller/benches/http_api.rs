@@ -2,7 +2,7 @@
 //! request costs the controller (decoding, RSA-4096 with upstream's fixture keys,
 //! re-sealing, JSON). Rate limit off.
 //!
-//! cargo bench -p sealed-secrets-controller --bench http_api
+//! cargo bench -p sealed-controller --bench http_api
 
 use axum::Router;
 use axum::body::Body;

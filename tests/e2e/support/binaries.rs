@@ -3,7 +3,7 @@
 //! `SEALED_E2E_CONTROLLER_BIN` / `SEALED_E2E_KUBESEAL_BIN` when set (used as they are);
 //! otherwise `<target dir>/debug/{sealed-secrets-controller,kubeseal}`, where the target
 //! dir is `CARGO_TARGET_DIR` or `<workspace>/target`. Those default binaries are built
-//! with `cargo build -p sealed-secrets-controller -p kubeseal` (once per test process)
+//! with `cargo build -p sealed-controller -p sealed-cli` (once per test process)
 //! when missing or older than the sources, so a run never tests stale code.
 
 use anyhow::{Result, anyhow};
@@ -17,6 +17,9 @@ pub const KUBESEAL_BIN_ENV: &str = "SEALED_E2E_KUBESEAL_BIN";
 
 const CONTROLLER_NAME: &str = "sealed-secrets-controller";
 const KUBESEAL_NAME: &str = "kubeseal";
+/// The packages that build them.
+const CONTROLLER_PACKAGE: &str = "sealed-controller";
+const KUBESEAL_PACKAGE: &str = "sealed-cli";
 
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -72,11 +75,12 @@ fn locate_or_build() -> Result<Binaries, String> {
         .unwrap_or_else(|| debug.join(KUBESEAL_NAME));
 
     let mut packages = Vec::new();
-    if controller_env.is_none() && needs_build(&controller, &["controller", "common"]) {
-        packages.push(CONTROLLER_NAME);
+    if controller_env.is_none() && needs_build(&controller, &["controller", "common", "gotemplate"])
+    {
+        packages.push(CONTROLLER_PACKAGE);
     }
-    if kubeseal_env.is_none() && needs_build(&kubeseal, &["cli", "common"]) {
-        packages.push(KUBESEAL_NAME);
+    if kubeseal_env.is_none() && needs_build(&kubeseal, &["cli", "common", "gotemplate"]) {
+        packages.push(KUBESEAL_PACKAGE);
     }
     if !packages.is_empty() {
         build(&packages)?;
