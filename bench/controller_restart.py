@@ -14,9 +14,10 @@ every object and write nothing. For that second controller it reports:
   status writes     PUT/PATCH on sealedsecrets/*/status
   Secret reads      GET of single Secrets (one per re-checked object)
   time to quiet     from its start until it has re-checked every object (N Secret
-                    GETs, or its sealed_secrets_controller_unseal_requests_total
-                    reaches N) and no request counter changed for --settle seconds;
-                    the time and CPU are taken at the last change
+                    GETs) and no request counter changed for --settle seconds; the
+                    time and CPU are taken at the last change. Its metric
+                    sealed_secrets_controller_unseal_requests_total is read once, at
+                    the end (a scrape formats a series per object: not while measuring)
   CPU               utime+stime of the controller process until then
 
 --restarts K repeats the restart K times (controller 2, 3, ... each measured), which
@@ -29,12 +30,19 @@ way, e.g. one built from an older commit in another worktree:
       --controller /work/wt-old/target/release/sealed-secrets-controller
 
 (`--first-controller` sets the binary of the first run separately; by default both are
---controller.) Standard library only.
+--controller.) `--wrap` runs the restarted controllers under another command, e.g. to
+count their instructions (CPU figures are then the wrapper's):
+
+  python3 bench/controller_restart.py --no-build --sealed-secrets 300 --restarts 1 --keep \
+      --wrap 'valgrind --tool=callgrind --callgrind-out-file=/tmp/restart.%p.out'
+
+Standard library only.
 """
 
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -75,28 +83,23 @@ def run_until_quiet(ctrl, server, n, args, label):
     """Follows the fake's counters until every object is re-checked and nothing moves."""
     started = ctrl.started
     last = {"counters": None, "t": time.monotonic(), "cpu": ctrl.cpu_s()}
-    url = [None]
-
-    def metric_requests():
-        url[0] = url[0] or ctrl.metrics_url()
-        return h.scrape(url[0]).get("sealed_secrets_controller_unseal_requests_total") if url[0] else None
-
     def check():
         s = server.stats()
         now = time.monotonic()
         if s["counters"] != last["counters"]:
             last.update(counters=s["counters"], t=now, cpu=ctrl.cpu_s(), stats=s)
             return None
-        reads = classify(s["counters"])["Secret reads"]
-        rechecked = reads >= n or (metric_requests() or 0) >= n
+        rechecked = classify(s["counters"])["Secret reads"] >= n
         if rechecked and s["synced"] + s["failed"] >= n and now - last["t"] >= args.settle:
             return s
         return None
 
     s = h.wait_for(check, args.timeout, interval=0.05, check_interval=0.1, what=f"{label}: quiet", proc=ctrl)
+    url = ctrl.metrics_url()
+    metric = h.scrape(url).get("sealed_secrets_controller_unseal_requests_total") if url else None
     figures = classify(s["counters"])
     figures.update(label=label, pid=ctrl.pid, seconds_to_quiet=last["t"] - started, cpu_s_to_quiet=last["cpu"],
-                   unseal_requests_metric=metric_requests(), synced=s["synced"], failed=s["failed"],
+                   unseal_requests_metric=metric, synced=s["synced"], failed=s["failed"],
                    controller_secrets=s["controller_secrets"], counters=s["counters"], loadavg=os.getloadavg()[0])
     print(f"  {label}: quiet after {figures['seconds_to_quiet']:.2f} s, CPU {figures['cpu_s_to_quiet']:.2f} s, "
           f"{figures['events written']} events, {figures['Secret writes']} Secret writes, "
@@ -118,8 +121,10 @@ def run(args, first_bin, controller_bin):
             binary = first_bin if i == 0 else controller_bin
             if i:
                 server.post("reset")
-            ctrl = h.Controller(work, h.controller_cmd(binary, kubeconfig, extra=args.controller_arg),
-                                name=f"controller-{i + 1}")
+            cmd = h.controller_cmd(binary, kubeconfig, extra=args.controller_arg)
+            if i and args.wrap:
+                cmd = shlex.split(args.wrap) + cmd
+            ctrl = h.Controller(work, cmd, name=f"controller-{i + 1}")
             label = "first start" if i == 0 else f"restart {i}"
             figures = run_until_quiet(ctrl, server, n, args, label)
             figures["exit_status"] = ctrl.stop()
@@ -180,6 +185,7 @@ def main():
     p.add_argument("--controller", help="controller binary (default: target/release/sealed-secrets-controller)")
     p.add_argument("--first-controller", help="binary of the first run (default: --controller)")
     p.add_argument("--controller-arg", action="append", default=[])
+    p.add_argument("--wrap", help="command prefix for the restarted controllers (e.g. valgrind ...)")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     p.add_argument("--log-requests", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true", help="requests per route")
