@@ -154,17 +154,18 @@ def strip(sym):
 def parse_perf(path):
     out = subprocess.run(["perf", "script", "-i", path, "-F", "ip,sym,dso"], capture_output=True, text=True,
                          check=True).stdout
-    self_cost, kernel = collections.Counter(), 0
+    self_cost, kernel = collections.Counter(), collections.Counter()
     for line in out.splitlines():
         line = line.strip()
         if not line:
             continue
         m = re.match(r"[0-9a-f]+\s+(.*?)\s+\((.*)\)$", line)
         sym, dso = (m.group(1), m.group(2)) if m else (line, "")
+        sym = re.sub(r"\+0x[0-9a-f]+$", "", sym)
         if "kernel" in dso or dso.startswith("[") and "vdso" not in dso:
-            kernel += 1
+            kernel[sym] += 1
         else:
-            self_cost[re.sub(r"\+0x[0-9a-f]+$", "", sym)] += 1
+            self_cost[sym] += 1
     # AES-GCM is not separable from samples without call chains: its own symbols only.
     aead = sum(c for s, c in self_cost.items() if re.search(r"aes_gcm|aesni_gcm|gcm_|ghash|AEAD", s))
     return self_cost, aead, kernel
@@ -244,7 +245,7 @@ def run(args):
                       dump=dumps[0])
     else:
         self_cost, aead, kernel = parse_perf(out + ".perf")
-        result.update(kernel=kernel, rsa_calls=None, rsa_inclusive=None, called_by_crypto=None, dump=out + ".perf")
+        result.update(kernel=sum(kernel.values()), kernel_symbols=kernel, rsa_calls=None, rsa_inclusive=None, called_by_crypto=None, dump=out + ".perf")
     result.update(self_cost=self_cost, aead=aead, work=work)
     return result
 
@@ -277,6 +278,10 @@ def report(r, args):
     print(f"\ntop {args.top} functions by their own cost:")
     for sym, cost in r["self_cost"].most_common(args.top):
         print(f"  {100 * cost / total:5.1f}%  {sym[:150]}")
+    if r.get("kernel_symbols"):
+        print("\ntop kernel functions:")
+        for sym, cost in r["kernel_symbols"].most_common(8):
+            print(f"  {100 * cost / total:5.1f}%  {sym[:150]}")
     rules = [re.compile(rx) for _, rx in RULES]
     rest = collections.Counter({s: c for s, c in r["self_cost"].items()
                                 if not AWS_LC.search(s) and not any(rx.search(s) for rx in rules)})
