@@ -146,8 +146,8 @@ class Process:
 class Controller(Process):
     """sealed-secrets-controller (or any command) as a child process, log to a file."""
 
-    def __init__(self, workdir, cmd, env=None):
-        self.log_path = os.path.join(workdir, "controller.log")
+    def __init__(self, workdir, cmd, env=None, name="controller"):
+        self.log_path = os.path.join(workdir, name + ".log")
         self.log = open(self.log_path, "w")
         self.cmd = cmd
         self.started = time.monotonic()
@@ -157,6 +157,18 @@ class Controller(Process):
 
     def alive(self):
         return self.proc.poll() is None
+
+    def metrics_url(self):
+        """http://ADDR/metrics from the log line of the metrics server, or None (not yet)."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                for line in f:
+                    m = METRICS_LINE.search(ANSI.sub("", line))
+                    if m:
+                        return f"http://{m.group(1)}/metrics"
+        except FileNotFoundError:
+            pass
+        return None
 
     def stop(self):
         """SIGTERM, then SIGKILL after 10 s; returns the exit status."""
@@ -170,6 +182,28 @@ class Controller(Process):
                 self.proc.wait()
         self.log.close()
         return self.proc.returncode
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+METRICS_LINE = re.compile(r"HTTP metrics server serving\S*\s.*?addr=\"?([0-9.:\[\]]+)")
+
+
+def scrape(url, timeout=5):
+    """Prometheus text format -> {name{labels}: value}; {} if it cannot be read."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                samples[name] = float(value)
+            except ValueError:
+                pass
+    return samples
 
 
 def controller_cmd(binary, kubeconfig, namespace="kube-system", extra=()):
