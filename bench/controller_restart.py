@@ -195,7 +195,7 @@ def main():
     controller_bin = args.controller or h.release_binary("sealed-secrets-controller")
     first_bin = args.first_controller or controller_bin
     if not args.no_build:
-        h.build(["sealed-secrets-controller", "kubeseal"])
+        h.build(["sealed-controller", "sealed-cli"])
     results, stats = run(args, first_bin, controller_bin)
     code = report(results, stats, args, first_bin, controller_bin)
     if args.json:

@@ -21,11 +21,13 @@ pub async fn open(
         .as_ref()
         .and_then(|s| s.key_fingerprint.clone())
         .or(remembered);
-    let keys = ctx.registry.keys_for(hint.as_deref());
     let permit = Arc::clone(&ctx.cpu)
         .acquire_owned()
         .await
         .map_err(|e| Failure::Unseal(e.to_string()))?;
+    // Ordered once the permit is held: the key that most recently opened anything is
+    // then the latest one, not the one of when this object started waiting.
+    let keys = ctx.registry.keys_for(hint.as_deref());
     let sealed = Arc::clone(sealed);
     let templates = ctx.settings.templates.clone();
     let accept_v1_data = ctx.settings.accept_v1_data;
