@@ -3,12 +3,13 @@
 
 use anyhow::{Context, Result};
 use kube::config::Kubeconfig;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The kubectl client options (`--kubeconfig`, `--context`, `--server`, ...) as given
 /// on the command line; an empty value counts as not given.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct KubeOptions {
     pub kubeconfig: Option<String>,
     pub namespace: Option<String>,
@@ -32,6 +33,27 @@ pub struct KubeOptions {
     pub password: Option<String>,
     pub proxy_url: Option<String>,
     pub disable_compression: bool,
+}
+
+/// `--token` and `--password` are credentials: `Debug` says only whether they are set.
+pub(crate) fn redacted(value: &Option<String>) -> Option<&'static str> {
+    value.as_ref().map(|_| "<redacted>")
+}
+
+impl fmt::Debug for KubeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubeOptions")
+            .field("kubeconfig", &self.kubeconfig)
+            .field("context", &self.context)
+            .field("cluster", &self.cluster)
+            .field("user", &self.user)
+            .field("server", &self.server)
+            .field("namespace", &self.namespace)
+            .field("token", &redacted(&self.token))
+            .field("username", &self.username)
+            .field("password", &redacted(&self.password))
+            .finish_non_exhaustive()
+    }
 }
 
 impl KubeOptions {
@@ -141,5 +163,27 @@ mod tests {
                 .to_string()
                 .contains("--request-timeout")
         );
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::KubeOptions;
+
+    #[test]
+    fn debug_hides_the_token_and_password() {
+        let options = KubeOptions {
+            server: Some("https://api.example".into()),
+            token: Some("tok-3f9a".into()),
+            password: Some("pw-77c1".into()),
+            ..KubeOptions::default()
+        };
+        let shown = format!("{options:?} {options:#?}");
+        assert!(shown.contains("https://api.example"), "{shown}");
+        assert!(
+            !shown.contains("tok-3f9a") && !shown.contains("pw-77c1"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }

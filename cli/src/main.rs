@@ -73,10 +73,12 @@ fn run(cli: Cli) -> Result<()> {
 
 /// Upstream's precedence between modes.
 fn dispatch(flags: &Flags) -> Result<()> {
+    use io::Access::{Private, Shared};
     let options = flags.mode_options();
     let output = options.output.as_deref();
     if flags.recovery_unseal {
-        return io::write_output(output, &modes::recovery_unseal::run(&options)?);
+        // Plaintext: 0600, as a key backup.
+        return io::write_output(output, &modes::recovery_unseal::run(&options)?, Private);
     }
     if flags.validate {
         return modes::validate::run(&options);
@@ -85,15 +87,15 @@ fn dispatch(flags: &Flags) -> Result<()> {
         return modes::reencrypt::run(&options);
     }
     if flags.fetch_cert {
-        return io::write_output(output, &modes::fetch_cert::run(&options)?);
+        return io::write_output(output, &modes::fetch_cert::run(&options)?, Shared);
     }
     if let Some(target) = flags.merge_into.as_deref() {
         return modes::merge_into::run(&options, target);
     }
     if flags.raw {
-        return io::write_output(output, &modes::raw::run(&options)?);
+        return io::write_output(output, &modes::raw::run(&options)?, Shared);
     }
-    io::write_output(output, &modes::seal::run(&options)?)
+    io::write_output(output, &modes::seal::run(&options)?, Shared)
 }
 
 /// One `kubeseal keys` verb; `parent` holds the flags given before `keys`.

@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! kubeseal against this project's own controller HTTP API (in process, with fixture
 //! keys A and B, A the newest), behind a fake API server's Service and service proxy:
 //! the contract between the two binaries, end to end.
@@ -42,6 +50,7 @@ fn start(keys: &[&str]) -> tempfile::TempDir {
         registry,
         limiter: Arc::new(ClientLimiter::new(1000, 1000, Vec::new())),
         cpu: Arc::new(tokio::sync::Semaphore::new(2)),
+        max_rsa_decryptions: sealed_common::crypto::MAX_RSA_DECRYPTIONS,
         accept_v1_data: true,
         read_timeout: Duration::from_secs(5),
     };

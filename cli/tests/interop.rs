@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! Our output opened by an independent implementation: Python's `cryptography`
 //! (OpenSSL), through `tests/interop/open_with_python.py`, which shares no code with us.
 //! `.ci/run` installs the package and sets SEALED_INTEROP_REQUIRED=1, so CI cannot skip.

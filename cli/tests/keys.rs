@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! `kubeseal keys ...` against the fake API server: the key inventory, KEY matching,
 //! dependents, the retire dry run and the retire itself, backup and restore.
 
@@ -6,7 +14,9 @@ mod support;
 use base64::Engine;
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
-use support::fake_api::{FakeApi, Recorded, Reply, Script, Store, online_kubeseal};
+use support::fake_api::{
+    FakeApi, Recorded, Reply, Script, Store, online_kubeseal, without_proxies,
+};
 use support::*;
 
 const LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
@@ -807,6 +817,39 @@ fn backup_writes_every_key_secret_stripped_with_mode_0600() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
     let out = ok(&mut keys(&api, &["backup"]), "");
     assert_eq!(out, text);
+    assert_eq!(dir.path().read_dir().unwrap().count(), 1, "no leftovers");
+}
+
+#[test]
+fn backup_is_0600_under_a_permissive_umask_and_keeps_a_stricter_mode() {
+    let store = backup_store();
+    let api = FakeApi::start(Script::new().api(store.handler()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.yaml");
+    let backup = || {
+        let mut cmd = without_proxies(kubeseal_with_umask("000"));
+        cmd.args(["keys", "backup", "-w"])
+            .arg(&file)
+            .arg("--kubeconfig")
+            .arg(api.kubeconfig());
+        cmd
+    };
+    ok(&mut backup(), "");
+    assert_eq!(mode(&file), 0o600);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("tls.key"), "{text}");
+
+    // A read-only backup stays read-only; a wider one is narrowed.
+    for (before, after) in [(0o400, 0o400), (0o660, 0o600)] {
+        std::fs::write(&file, "old").unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(before)).unwrap();
+        }
+        ok(&mut backup(), "");
+        assert_eq!(mode(&file), after, "existing mode {before:o}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    }
     assert_eq!(dir.path().read_dir().unwrap().count(), 1, "no leftovers");
 }
 

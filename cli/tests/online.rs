@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! kubeseal's online modes against a fake Kubernetes API server that proxies to a
 //! scripted controller: the real binary, a real kubeconfig, plain HTTP on 127.0.0.1.
 

@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! `kubeseal --recovery-unseal`: upstream vectors open to upstream's exact output, with
 //! every key backup form upstream accepts.
 

@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! `kubeseal reencrypt PATH...` against this project's own controller HTTP API (in
 //! process, fixture keys A and B, A the newest) behind a fake API server's Service and
 //! service proxy, so the rotation is real: files sealed with B come back sealed with A.
@@ -52,6 +60,7 @@ impl Cluster {
             registry,
             limiter: Arc::new(ClientLimiter::new(rate, 0, Vec::new())),
             cpu: Arc::new(tokio::sync::Semaphore::new(2)),
+            max_rsa_decryptions: sealed_common::crypto::MAX_RSA_DECRYPTIONS,
             accept_v1_data: true,
             read_timeout: Duration::from_secs(5),
         };

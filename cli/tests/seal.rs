@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! `kubeseal` sealing modes, run as a user runs them: the real binary on real files.
 
 mod support;
@@ -405,8 +413,18 @@ fn certificate_from_an_http_url() {
         items(&unseal_with(&out, &[key_a()])[0])["user"],
         b"admin-user-77"
     );
-    let err = fails(kubeseal().args(["--cert", &url]), SECRET);
-    assert_eq!(err, format!("error: cannot fetch \"{url}\": 404 Not Found"));
+    // Plain http warns on its own line before the error.
+    let r = run(kubeseal().args(["--cert", &url]), SECRET);
+    assert_eq!((r.code, r.stdout.as_str()), (1, ""));
+    assert_eq!(
+        r.stderr.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "warning: --cert {url:?} is fetched over plain http: the certificate can be tampered with in transit; use https:// or a file"
+            ),
+            format!("error: cannot fetch \"{url}\": 404 Not Found")
+        ]
+    );
 }
 
 #[test]

@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! `spec.template.data` through the libraries, as the controller and
 //! `kubeseal --recovery-unseal` wire them: `sealed_common::unseal` with the Go
 //! text/template + Sprig engine of `gotemplate` over the items.
@@ -33,8 +41,9 @@ fn vector() -> SealedSecret {
 
 fn open(sealed: &SealedSecret) -> Result<BTreeMap<String, Vec<u8>>, UnsealError> {
     let a = key_a();
+    let engine = gotemplate::Engine::new();
     let options = UnsealOptions {
-        templates: Some(&gotemplate::render),
+        templates: Some(&engine),
         ..UnsealOptions::default()
     };
     unseal(sealed, &[&a], options).map(|u| {
@@ -149,5 +158,38 @@ fn template_errors_name_the_key_and_hide_values() {
     assert!(
         !err.contains("from-data") && !err.contains("from-stringData"),
         "{err}"
+    );
+}
+
+/// The budgets are the object's: nine values of one `htpasswd` each fail at the ninth,
+/// and 20 values of 100,000 loop steps each at the tenth (upstream has no budget).
+#[test]
+fn template_budgets_hold_per_sealed_secret() {
+    let hashes: Vec<(String, Option<&str>)> = (1..=9)
+        .map(|i| (format!("h{i}"), Some(r#"{{ htpasswd "u" .a }}"#)))
+        .collect();
+    let pairs: Vec<(&str, Option<&str>)> = hashes.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let err = open(&with_templates(&pairs)).unwrap_err();
+    assert_eq!(
+        err,
+        UnsealError::TemplateBudget {
+            key: "h9".into(),
+            what: "more than 8 bcrypt/htpasswd calls".into()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        r#"template "h9": more than 8 bcrypt/htpasswd calls in one SealedSecret"#
+    );
+    assert_eq!(open(&with_templates(&pairs[..8])).unwrap().len(), 8 + 2);
+
+    let loops: Vec<(String, Option<&str>)> = (10..30)
+        .map(|i| (format!("l{i}"), Some("{{ range until 100000 }}{{ end }}")))
+        .collect();
+    let pairs: Vec<(&str, Option<&str>)> = loops.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let err = open(&with_templates(&pairs)).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        r#"template "l19": more than 1000000 template steps in one SealedSecret"#
     );
 }

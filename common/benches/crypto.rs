@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! Crypto benchmarks: opening and sealing items, unsealing a whole `SealedSecret`, and
 //! 4096-bit key generation. See docs/benchmarks.md for what the figures mean.
 //!

@@ -208,7 +208,7 @@ pub fn gcm_seal_append(
         k.seal_in_place_separate_tag(
             Nonce::assume_unique_for_key([0u8; 12]),
             Aad::empty(),
-            &mut out[start..],
+            out.get_mut(start..).unwrap_or_default(),
         )
         .map_err(|_| BackendError::Gcm)
     });
@@ -219,7 +219,9 @@ pub fn gcm_seal_append(
         }
         Err(e) => {
             // Do not leave plaintext behind in the caller's buffer.
-            out[start..].iter_mut().for_each(|b| *b = 0);
+            if let Some(tail) = out.get_mut(start..) {
+                tail.iter_mut().for_each(|b| *b = 0);
+            }
             out.truncate(start);
             Err(e)
         }

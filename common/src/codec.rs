@@ -399,11 +399,11 @@ impl serde_json::ser::Formatter for GoFormatter {
                 '\u{2029}' => "\\u2029",
                 _ => continue,
             };
-            writer.write_all(&fragment.as_bytes()[start..i])?;
+            writer.write_all(fragment.get(start..i).unwrap_or_default().as_bytes())?;
             writer.write_all(escaped.as_bytes())?;
             start = i + c.len_utf8();
         }
-        writer.write_all(&fragment.as_bytes()[start..])
+        writer.write_all(fragment.get(start..).unwrap_or_default().as_bytes())
     }
 
     fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {

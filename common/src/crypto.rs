@@ -8,7 +8,56 @@
 
 use crate::backend::{self, BackendError, RsaPrivateKey, RsaPublicKey};
 use base64::Engine;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use zeroize::Zeroizing;
+
+/// RSA decryptions allowed for one SealedSecret (one reconcile, one `/v1/verify` or
+/// `/v1/rotate` request). etcd holds objects up to 1.5 MiB, so a real SealedSecret has
+/// at most about 4,300 values sealed with 2048-bit keys (2,200 with 4096-bit keys),
+/// each opened by one decryption once the key that sealed its neighbour is tried first.
+/// Twice that covers any real object; past it the work is refused, not done.
+pub const MAX_RSA_DECRYPTIONS: usize = 8_192;
+
+/// Counts the RSA decryptions spent on one object and refuses those past a limit.
+/// A key whose size does not match the ciphertext costs nothing and is not counted.
+#[derive(Debug)]
+pub struct RsaBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl RsaBudget {
+    pub const fn new(limit: usize) -> RsaBudget {
+        RsaBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// RSA decryptions made so far.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    fn spend(&self) -> Result<(), DecryptError> {
+        let used = self.used.load(Ordering::Relaxed);
+        if used >= self.limit {
+            return Err(DecryptError::OverBudget(self.limit));
+        }
+        self.used.store(used + 1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Default for RsaBudget {
+    fn default() -> RsaBudget {
+        RsaBudget::new(MAX_RSA_DECRYPTIONS)
+    }
+}
 
 /// Why a sealed value could not be opened. Each cause has its own text; none of them
 /// carries plaintext.
@@ -24,6 +73,9 @@ pub enum DecryptError {
     Truncated { announced: usize, available: usize },
     #[error("no key could decrypt secret")]
     NoKey,
+    /// The object's RSA budget ran out before this value was tried with every key.
+    #[error("gave up: more than {0} RSA decryptions for one SealedSecret")]
+    OverBudget(usize),
     #[error(
         "the value is corrupted: AES-GCM authentication failed after the session key was recovered (modified or truncated ciphertext)"
     )]
@@ -48,18 +100,15 @@ pub fn hybrid_encrypt(
 
 /// Splits a sealed value into its RSA and AES parts.
 pub fn split(data: &[u8]) -> Result<(&[u8], &[u8]), DecryptError> {
-    if data.len() < 2 {
+    let [high, low, rest @ ..] = data else {
         return Err(DecryptError::TooShort(data.len()));
-    }
-    let announced = usize::from(u16::from_be_bytes([data[0], data[1]]));
-    let rest = &data[2..];
-    if rest.len() < announced {
-        return Err(DecryptError::Truncated {
+    };
+    let announced = usize::from(u16::from_be_bytes([*high, *low]));
+    rest.split_at_checked(announced)
+        .ok_or(DecryptError::Truncated {
             announced,
             available: rest.len(),
-        });
-    }
-    Ok(rest.split_at(announced))
+        })
 }
 
 /// Opens a sealed value with the first of `keys` that can, in the order given.
@@ -72,8 +121,26 @@ pub fn hybrid_decrypt<'a, I>(
 where
     I: IntoIterator<Item = &'a RsaPrivateKey>,
 {
+    hybrid_decrypt_within(keys, data, label, &RsaBudget::new(usize::MAX))
+}
+
+/// [`hybrid_decrypt`], each RSA decryption taken from `budget`.
+pub fn hybrid_decrypt_within<'a, I>(
+    keys: I,
+    data: &[u8],
+    label: &[u8],
+    budget: &RsaBudget,
+) -> Result<(Zeroizing<Vec<u8>>, usize), DecryptError>
+where
+    I: IntoIterator<Item = &'a RsaPrivateKey>,
+{
     let (rsa, aes) = split(data)?;
     for (index, key) in keys.into_iter().enumerate() {
+        if key.size_bytes() != rsa.len() {
+            // Cannot be this key's ciphertext: no RSA work.
+            continue;
+        }
+        budget.spend()?;
         if let Some(session_key) = key.oaep_decrypt_session_key(rsa, label) {
             // OAEP succeeded, so this is the right key: a GCM failure now means the
             // value itself is damaged, and no other key can do better.
@@ -89,8 +156,10 @@ where
 pub fn decode_base64(text: &str) -> Result<Vec<u8>, DecryptError> {
     let engine = base64::engine::general_purpose::STANDARD;
     let result = if text.contains(['\r', '\n']) {
-        let cleaned: String = text.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-        engine.decode(cleaned)
+        // A copy of a secret value (base64 is no protection): wiped when dropped.
+        let cleaned: Zeroizing<String> =
+            Zeroizing::new(text.chars().filter(|c| *c != '\r' && *c != '\n').collect());
+        engine.decode(cleaned.as_bytes())
     } else {
         engine.decode(text)
     };
@@ -115,18 +184,35 @@ where
     hybrid_decrypt(keys, &raw, label)
 }
 
+/// [`open_value`], each RSA decryption taken from `budget`.
+pub fn open_value_within<'a, I>(
+    keys: I,
+    value: &str,
+    label: &[u8],
+    budget: &RsaBudget,
+) -> Result<(Zeroizing<Vec<u8>>, usize), DecryptError>
+where
+    I: IntoIterator<Item = &'a RsaPrivateKey>,
+{
+    let raw = decode_base64(value)?;
+    hybrid_decrypt_within(keys, &raw, label, budget)
+}
+
 /// Opens the values of one object in turn. Its values are usually sealed with one
-/// key, so the key that opened the previous value is tried first.
+/// key, so the key that opened the previous value is tried first. Every RSA decryption
+/// is taken from one budget for the whole object.
 pub struct LastHitFirst<'k> {
     keys: &'k [&'k RsaPrivateKey],
     order: Vec<usize>,
+    budget: &'k RsaBudget,
 }
 
 impl<'k> LastHitFirst<'k> {
-    pub fn new(keys: &'k [&'k RsaPrivateKey]) -> LastHitFirst<'k> {
+    pub fn new(keys: &'k [&'k RsaPrivateKey], budget: &'k RsaBudget) -> LastHitFirst<'k> {
         LastHitFirst {
             keys,
             order: (0..keys.len()).collect(),
+            budget,
         }
     }
 
@@ -137,9 +223,13 @@ impl<'k> LastHitFirst<'k> {
         label: &[u8],
     ) -> Result<(Zeroizing<Vec<u8>>, usize), DecryptError> {
         let keys = self.keys;
-        let (plain, position) = open_value(self.order.iter().map(|i| keys[*i]), value, label)?;
-        let index = self.order.remove(position);
-        self.order.insert(0, index);
+        let ordered = self.order.iter().filter_map(|i| keys.get(*i).copied());
+        let (plain, position) = open_value_within(ordered, value, label, self.budget)?;
+        if position < self.order.len() {
+            let index = self.order.remove(position);
+            self.order.insert(0, index);
+        }
+        let index = self.order.first().copied().unwrap_or(position);
         Ok((plain, index))
     }
 }

@@ -10,6 +10,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
+use zeroize::Zeroizing;
 
 pub const KEY_LABEL: &str = "sealedsecrets.bitnami.com/sealed-secrets-key";
 pub const KEY_LABEL_ACTIVE: &str = "active";
@@ -187,15 +188,17 @@ pub fn parse_key_backup(bytes: &[u8]) -> Result<Vec<RsaPrivateKey>, KeyBackupErr
             .data
             .as_ref()
             .and_then(|d| d.get(TLS_KEY))
-            .and_then(|v| v.clone())
+            .and_then(|v| v.as_deref())
             .ok_or_else(|| KeySecretError::MissingKey {
                 secret: name.clone(),
             })?;
-        let pem = crate::crypto::decode_base64(&pem_b64).map_err(|e| KeySecretError::Invalid {
-            secret: name.clone(),
-            item: TLS_KEY,
-            source: KeyError::Pem(e.to_string()),
-        })?;
+        let pem = crate::crypto::decode_base64(pem_b64)
+            .map(Zeroizing::new)
+            .map_err(|e| KeySecretError::Invalid {
+                secret: name.clone(),
+                item: TLS_KEY,
+                source: KeyError::Pem(e.to_string()),
+            })?;
         let key = parse_private_key_pem(&pem).map_err(|source| KeySecretError::Invalid {
             secret: name,
             item: TLS_KEY,

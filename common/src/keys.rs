@@ -62,14 +62,36 @@ fn oid_name(oid: &pkcs8::ObjectIdentifier) -> String {
     }
 }
 
+/// The PEM parser quotes damaged BEGIN/END lines and headers whole; in a key file those
+/// can run into the base64 of the key itself, so only plain labels are repeated.
+fn pem_error(e: &pem::PemError) -> KeyError {
+    let plain_label =
+        |t: &str| t.len() <= 40 && t.bytes().all(|b| b.is_ascii_uppercase() || b == b' ');
+    KeyError::Pem(match e {
+        pem::PemError::MismatchedTags(begin, end) if plain_label(begin) && plain_label(end) => {
+            e.to_string()
+        }
+        pem::PemError::MismatchedTags(..) => {
+            "a BEGIN line does not match its END line (damaged or cut lines?)".to_owned()
+        }
+        pem::PemError::InvalidHeader(_) => "invalid PEM header line".to_owned(),
+        other => other.to_string(),
+    })
+}
+
 /// Parses the first private key in a PEM document, in PKCS#1 or PKCS#8 form.
 /// Other blocks (certificates, parameters) are skipped, as Go's keyutil does.
 pub fn parse_private_key_pem(data: &[u8]) -> Result<RsaPrivateKey, KeyError> {
-    let blocks = pem::parse_many(data).map_err(|e| KeyError::Pem(e.to_string()))?;
-    for block in &blocks {
-        match block.tag() {
-            RSA_PRIVATE_KEY_PEM => return private_key_from_pkcs1_der(block.contents()),
-            PKCS8_PRIVATE_KEY_PEM => return private_key_from_pkcs8_der(block.contents()),
+    // Every block's DER, the key's included, is wiped when dropped.
+    let blocks: Vec<(String, Zeroizing<Vec<u8>>)> = pem::parse_many(data)
+        .map_err(|e| pem_error(&e))?
+        .into_iter()
+        .map(|b| (b.tag().to_owned(), Zeroizing::new(b.into_contents())))
+        .collect();
+    for (tag, der) in &blocks {
+        match tag.as_str() {
+            RSA_PRIVATE_KEY_PEM => return private_key_from_pkcs1_der(der),
+            PKCS8_PRIVATE_KEY_PEM => return private_key_from_pkcs8_der(der),
             "EC PRIVATE KEY" => return Err(KeyError::PrivateKeyNotRsa("an EC key".to_owned())),
             "ENCRYPTED PRIVATE KEY" => {
                 return Err(KeyError::InvalidPrivateKey(
@@ -140,7 +162,7 @@ pub struct Certificate {
 impl Certificate {
     /// Parses the first `CERTIFICATE` block of a PEM bundle, as upstream kubeseal does.
     pub fn from_pem(data: &[u8]) -> Result<Certificate, KeyError> {
-        let blocks = pem::parse_many(data).map_err(|e| KeyError::Pem(e.to_string()))?;
+        let blocks = pem::parse_many(data).map_err(|e| pem_error(&e))?;
         let block = blocks
             .iter()
             .find(|b| b.tag() == CERTIFICATE_PEM)
@@ -266,7 +288,7 @@ fn put_ssh_mpint(out: &mut Vec<u8>, magnitude: &[u8]) {
             .iter()
             .position(|b| *b != 0)
             .unwrap_or(magnitude.len());
-        &magnitude[first..]
+        magnitude.get(first..).unwrap_or_default()
     };
     let pad = trimmed.first().is_some_and(|b| b & 0x80 != 0);
     let len = trimmed.len() + usize::from(pad);
@@ -355,8 +377,8 @@ fn random_serial() -> Result<Vec<u8>, KeyError> {
     let mut serial = [0u8; 16];
     backend::random_bytes(&mut serial)?;
     let first = serial.iter().position(|b| *b != 0).unwrap_or(15);
-    let mut out = serial[first..].to_vec();
-    if out[0] & 0x80 != 0 {
+    let mut out = serial.get(first..).unwrap_or_default().to_vec();
+    if out.first().is_some_and(|b| b & 0x80 != 0) {
         // DER INTEGERs are signed; keep it positive.
         out.insert(0, 0);
     }

@@ -8,7 +8,7 @@
 //! `spec.template.metadata` (upstream CVE-2026-22728 widened strict secrets that way).
 
 use crate::backend::{BackendError, RsaPrivateKey};
-use crate::crypto::{LastHitFirst, open_value, seal_value};
+use crate::crypto::{DecryptError, LastHitFirst, RsaBudget, open_value_within, seal_value};
 use crate::seal::LAST_APPLIED_ANNOTATIONS;
 use crate::sealed_secret::SealedSecret;
 use crate::unseal::{ItemErrors, UnsealError};
@@ -35,12 +35,16 @@ struct OpenedValue {
 }
 
 /// Opens every sealed value of `sealed` with `keys` (tried in the order given), without
-/// rendering templates. Errors are grouped as the controller reports them.
+/// rendering templates, each RSA decryption taken from `budget`. Stops at the first
+/// value that does not open: the answer is no either way, and anyone can send these
+/// requests, so a body of garbage costs one value's keys, not every value's.
 fn open_values(
     sealed: &SealedSecret,
     keys: &[&RsaPrivateKey],
     accept_v1_data: bool,
+    budget: &RsaBudget,
 ) -> Result<Vec<OpenedValue>, UnsealError> {
+    let over = |_| UnsealError::over_budget(sealed, keys.len(), budget.limit());
     let label = sealed.label();
     if let Some(blob) = &sealed.spec.data {
         if !accept_v1_data {
@@ -49,17 +53,20 @@ fn open_values(
         if !sealed.spec.encrypted_data.is_empty() {
             return Err(UnsealError::BothDataFields);
         }
-        let (plain, key_index) =
-            open_value(keys.iter().copied(), blob, &label).map_err(UnsealError::Legacy)?;
+        let (plain, key_index) = match open_value_within(keys.iter().copied(), blob, &label, budget)
+        {
+            Ok(opened) => opened,
+            Err(DecryptError::OverBudget(limit)) => return Err(over(limit)),
+            Err(e) => return Err(UnsealError::Legacy(e)),
+        };
         return Ok(vec![OpenedValue {
             item: None,
             plain,
             key_index,
         }]);
     }
-    let mut errors = ItemErrors::default();
     let mut opened = Vec::with_capacity(sealed.spec.encrypted_data.len());
-    let mut opener = LastHitFirst::new(keys);
+    let mut opener = LastHitFirst::new(keys, budget);
     for (item, value) in &sealed.spec.encrypted_data {
         match opener.open(value, &label) {
             Ok((plain, key_index)) => opened.push(OpenedValue {
@@ -67,24 +74,28 @@ fn open_values(
                 plain,
                 key_index,
             }),
-            Err(e) => errors.0.push((item.clone(), e.to_string())),
+            Err(DecryptError::OverBudget(limit)) => return Err(over(limit)),
+            Err(e) => {
+                return Err(UnsealError::Items(ItemErrors(vec![(
+                    item.clone(),
+                    e.to_string(),
+                )])));
+            }
         }
     }
-    if errors.0.is_empty() {
-        Ok(opened)
-    } else {
-        Err(UnsealError::Items(errors))
-    }
+    Ok(opened)
 }
 
-/// Checks that every sealed value opens. Returns the position of the key that opened
-/// the first value (`None` when there is nothing sealed).
+/// Checks that every sealed value opens, within `budget`; the error names the first
+/// value that does not. Returns the position of the key that opened the first value
+/// (`None` when there is nothing sealed).
 pub fn check_opens(
     sealed: &SealedSecret,
     keys: &[&RsaPrivateKey],
     accept_v1_data: bool,
+    budget: &RsaBudget,
 ) -> Result<Option<usize>, UnsealError> {
-    Ok(open_values(sealed, keys, accept_v1_data)?
+    Ok(open_values(sealed, keys, accept_v1_data, budget)?
         .first()
         .map(|v| v.key_index))
 }
@@ -100,18 +111,19 @@ pub struct Resealed {
 }
 
 /// Re-encrypts every value of `sealed` that is not yet sealed with `keys[newest]`,
-/// under the object's own scope. Templates, labels and annotations are kept as they
-/// are; server-set fields and the status are dropped.
+/// under the object's own scope, opening them within `budget`. Templates, labels and
+/// annotations are kept as they are; server-set fields and the status are dropped.
 pub fn reseal(
     sealed: &SealedSecret,
     keys: &[&RsaPrivateKey],
     newest: usize,
     accept_v1_data: bool,
+    budget: &RsaBudget,
 ) -> Result<Resealed, ResealError> {
     let Some(newest_key) = keys.get(newest) else {
         return Err(ResealError::NoSealingKey);
     };
-    let opened = open_values(sealed, keys, accept_v1_data)?;
+    let opened = open_values(sealed, keys, accept_v1_data, budget)?;
     let label = sealed.label();
     let mut out = sealed.clone();
     let (mut resealed, mut kept) = (0, 0);

@@ -8,12 +8,7 @@ use crate::secret::PlainSecret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
 
-/// Annotations that carry a full copy of the object, secrets included: never sealed
-/// into the template (upstream issue #227).
-pub const LAST_APPLIED_ANNOTATIONS: [&str; 2] = [
-    "kubectl.kubernetes.io/last-applied-configuration",
-    "kubecfg.ksonnet.io/last-applied-configuration",
-];
+pub use crate::secret::LAST_APPLIED_ANNOTATIONS;
 
 /// How to seal, from the command line.
 #[derive(Debug, Clone, Default)]

@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! Keys and certificates: PEM forms, the certificate upstream's controller makes,
 //! fingerprints, the key Secret form, and every refusal.
 
@@ -288,4 +296,39 @@ fn generated_2048_bit_key_pair_works() {
         sealed_common::keys::generate_key_pair(1000, &spec("", 0, 1)),
         Err(KeyError::Generate(_))
     ));
+}
+
+/// Found by the `pem_keys` fuzz target: the PEM parser quotes a damaged END line whole,
+/// and in a key file that line can run into the key's own base64.
+#[test]
+fn a_damaged_pem_line_is_not_quoted_into_the_error() {
+    let pem = String::from_utf8(fixture("A.tls.key")).unwrap();
+    let secret_line = pem.lines().nth(5).unwrap().to_owned();
+    let damaged = pem.replace(
+        "-----END RSA PRIVATE KEY-----",
+        &format!("-----END RSA PRIVATE KEY\n{secret_line}\n-----"),
+    );
+    for message in [
+        parse_private_key_pem(damaged.as_bytes())
+            .unwrap_err()
+            .to_string(),
+        Certificate::from_pem(damaged.as_bytes())
+            .unwrap_err()
+            .to_string(),
+        sealed_common::key_secret::parse_key_backup(damaged.as_bytes())
+            .unwrap_err()
+            .to_string(),
+    ] {
+        assert!(!message.contains(&secret_line[..20]), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+        assert!(message.contains("BEGIN line does not match"), "{message}");
+    }
+    // A plain mismatch still names both labels.
+    let swapped = pem.replace("-----END RSA PRIVATE KEY-----", "-----END CERTIFICATE-----");
+    assert_eq!(
+        parse_private_key_pem(swapped.as_bytes())
+            .unwrap_err()
+            .to_string(),
+        "malformed PEM: mismatching BEGIN (\"RSA PRIVATE KEY\") and END (\"CERTIFICATE\") tags"
+    );
 }

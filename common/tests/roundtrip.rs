@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! Seal -> unseal round trips over every scope and payloads from 0 bytes to 1 MiB,
 //! and the negative cases: a strict secret renamed or moved must not open.
 

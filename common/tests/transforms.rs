@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! Secret <-> SealedSecret rules beyond the wire format: template metadata, the
 //! ownerReference rule, template data, the legacy `spec.data` format, and sealing options.
 
@@ -8,7 +16,9 @@ use sealed_common::keys::Certificate;
 use sealed_common::scope::{CLUSTER_WIDE_ANNOTATION, SKIP_SET_OWNER_REFERENCES_ANNOTATION};
 use sealed_common::seal::{SealError, SealOptions, seal_secret};
 use sealed_common::secret::PlainSecret;
-use sealed_common::unseal::{TemplateEngine, UnsealError, UnsealOptions, unseal};
+use sealed_common::unseal::{
+    TemplateBatch, TemplateEngine, TemplateError, UnsealError, UnsealOptions, unseal,
+};
 use sealed_common::{RsaPrivateKey, Scope};
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
@@ -120,16 +130,36 @@ fn scope_comes_from_the_object_not_the_template() {
     assert!(unseal(&sealed, &[&key], UnsealOptions::default()).is_err());
 }
 
-struct Upper;
+/// Replaces `{{ .k }}` with the item `k` in capitals; a batch may render `budget`
+/// templates, then runs out.
+struct Upper {
+    budget: usize,
+}
+
+struct UpperBatch<'a> {
+    items: &'a BTreeMap<String, Vec<u8>>,
+    left: usize,
+}
 
 impl TemplateEngine for Upper {
-    fn render(
-        &self,
-        _key: &str,
-        template: &str,
-        items: &BTreeMap<String, Vec<u8>>,
-    ) -> Result<Vec<u8>, String> {
-        let k = String::from_utf8_lossy(&items["k"]).to_uppercase();
+    fn batch<'a>(&'a self, items: &'a BTreeMap<String, Vec<u8>>) -> Box<dyn TemplateBatch + 'a> {
+        Box::new(UpperBatch {
+            items,
+            left: self.budget,
+        })
+    }
+}
+
+impl TemplateBatch for UpperBatch<'_> {
+    fn render(&mut self, _key: &str, template: &str) -> Result<Vec<u8>, TemplateError> {
+        if template.contains("fail") {
+            return Err(TemplateError::Failed("it says fail".into()));
+        }
+        let Some(left) = self.left.checked_sub(1) else {
+            return Err(TemplateError::OverBudget("more than a few renders".into()));
+        };
+        self.left = left;
+        let k = String::from_utf8_lossy(&self.items["k"]).to_uppercase();
         Ok(template.replace("{{ .k }}", &k).into_bytes())
     }
 }
@@ -161,8 +191,9 @@ fn template_data_literals_nulls_and_engine() {
         .unwrap_err()
         .to_string();
     assert!(err.ends_with("(rendered)"), "{err}");
+    let engine = Upper { budget: 3 };
     let options = UnsealOptions {
-        templates: Some(&Upper),
+        templates: Some(&engine),
         ..UnsealOptions::default()
     };
     let out = unseal(&sealed, &[&key], options)
@@ -171,6 +202,60 @@ fn template_data_literals_nulls_and_engine() {
         .data
         .unwrap();
     assert_eq!(out["rendered"].0, b"[V]");
+}
+
+/// One budget per SealedSecret: failures are gathered, but once the budget runs out the
+/// object fails at that key and nothing more is rendered.
+#[test]
+fn template_budget_is_per_object_and_stops_rendering() {
+    let (key, cert) = keys();
+    let mut sealed = seal_secret(
+        &plain("app", "prod", &[("k", "v")]),
+        cert.public_key(),
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let engine = Upper { budget: 2 };
+    let options = UnsealOptions {
+        templates: Some(&engine),
+        ..UnsealOptions::default()
+    };
+    let templates = |n: usize| {
+        (0..n)
+            .map(|i| (format!("t{i}"), Some("{{ .k }}".to_owned())))
+            .collect::<BTreeMap<_, _>>()
+    };
+    sealed.spec.template.data = Some(templates(2));
+    assert!(unseal(&sealed, &[&key], options).is_ok());
+
+    let mut data = templates(3);
+    data.insert("a-fails".into(), Some("fail".into()));
+    data.insert("b-fails".into(), Some("fail".into()));
+    sealed.spec.template.data = Some(data);
+    let err = unseal(&sealed, &[&key], options).unwrap_err();
+    assert_eq!(
+        err,
+        UnsealError::TemplateBudget {
+            key: "t2".into(),
+            what: "more than a few renders".into()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "template \"t2\": more than a few renders in one SealedSecret"
+    );
+
+    sealed.spec.template.data = Some(
+        [
+            ("a".to_owned(), Some("fail".to_owned())),
+            ("b".to_owned(), Some("fail".to_owned())),
+        ]
+        .into(),
+    );
+    assert_eq!(
+        unseal(&sealed, &[&key], options).unwrap_err().to_string(),
+        "it says fail (a, b)"
+    );
 }
 
 fn legacy_sealed(key_cert: &Certificate, both: bool) -> sealed_common::SealedSecret {
@@ -288,4 +373,55 @@ fn sealing_rules() {
         .unwrap_err(),
         SealError::MissingName
     );
+}
+
+#[test]
+fn unsealing_reports_every_value_within_the_rsa_budget_and_names_the_object_past_it() {
+    use sealed_common::crypto::RsaBudget;
+    use sealed_common::unseal::unseal_within;
+    let (a, b) = (support::key("A"), support::key("B"));
+    let mut sealed = sealed_common::SealedSecret::new("big", Default::default());
+    sealed.metadata.namespace = Some("ns".into());
+    let size = a.size_bytes();
+    for i in 0..10 {
+        let mut raw = u16::try_from(size).unwrap().to_be_bytes().to_vec();
+        raw.extend((0..size + 16).map(|j| ((i * 13 + j * 5) % 251) as u8));
+        sealed
+            .spec
+            .encrypted_data
+            .insert(format!("v{i}"), encode_base64(&raw));
+    }
+    // The controller tries every value so its status names all that do not open.
+    let budget = RsaBudget::default();
+    let err = unseal_within(&sealed, &[&a, &b], UnsealOptions::default(), &budget).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("no key could decrypt secret (v0, v1,"),
+        "{err}"
+    );
+    assert_eq!(budget.used(), 20);
+    let budget = RsaBudget::new(7);
+    let err = unseal_within(&sealed, &[&a, &b], UnsealOptions::default(), &budget).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "SealedSecret \"ns/big\" has 10 sealed values and 2 keys to try: opening it needs more than 7 RSA decryptions, the limit per SealedSecret"
+    );
+    assert_eq!(budget.used(), 7);
+    // The legacy blob draws from the same budget.
+    let (_, cert) = keys();
+    let legacy = legacy_sealed(&cert, false);
+    let options = UnsealOptions {
+        accept_v1_data: true,
+        ..UnsealOptions::default()
+    };
+    let err = unseal_within(&legacy, &[&b, &a], options, &RsaBudget::new(1)).unwrap_err();
+    assert!(matches!(
+        err,
+        UnsealError::OverBudget {
+            items: 1,
+            keys: 2,
+            limit: 1,
+            ..
+        }
+    ));
 }

@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! Every file made by upstream sealed-secrets v0.36.6 must open here, byte for byte.
 //! The vectors live in `testdata/vectors` (a copy of `../shared/vectors`, checked below).
 

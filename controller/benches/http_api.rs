@@ -1,6 +1,14 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! `/v1/verify` and `/v1/rotate` through the axum router, in process: what one
 //! request costs the controller (decoding, RSA-4096 with upstream's fixture keys,
-//! re-sealing, JSON). Rate limit off.
+//! re-sealing, JSON), and a 2 MiB body of garbage values. Rate limit off.
 //!
 //! cargo bench -p sealed-controller --bench http_api
 
@@ -45,6 +53,7 @@ fn app() -> Router {
         registry,
         limiter: Arc::new(ClientLimiter::new(0, 0, Vec::new())),
         cpu: Arc::new(Semaphore::new(2)),
+        max_rsa_decryptions: sealed_common::crypto::MAX_RSA_DECRYPTIONS,
         accept_v1_data: true,
         read_timeout: Duration::from_secs(30),
     };
@@ -76,6 +85,28 @@ fn body() -> String {
     .to_string()
 }
 
+/// A body as large as allowed (2 MiB) of about 2,900 values shaped like RSA-4096 ones
+/// that open with no key: `/v1/verify` answers 409 after the first value.
+fn garbage() -> String {
+    let mut items = BTreeMap::new();
+    let mut size = 1_000;
+    let mut i = 0usize;
+    while size + 800 < sealed_controller::http::MAX_BODY_BYTES {
+        let mut raw = 512u16.to_be_bytes().to_vec();
+        raw.extend((0..528).map(|j| ((i * 31 + j * 7) % 251) as u8));
+        let value = sealed_common::crypto::encode_base64(&raw);
+        size += value.len() + 12;
+        items.insert(format!("g{i:05}"), value);
+        i += 1;
+    }
+    serde_json::json!({
+        "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+        "metadata": {"name": "junk", "namespace": "ns"},
+        "spec": {"encryptedData": items}
+    })
+    .to_string()
+}
+
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let app = app();
@@ -94,6 +125,18 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    let junk = garbage();
+    group.bench_function("verify garbage 2 MiB", |b| {
+        b.iter(|| {
+            let request = Request::post("/v1/verify")
+                .body(Body::from(junk.clone()))
+                .expect("request");
+            let response = runtime
+                .block_on(app.clone().oneshot(request))
+                .expect("response");
+            assert_eq!(response.status(), StatusCode::CONFLICT);
+        })
+    });
     group.bench_function("cert.pem", |b| {
         b.iter(|| {
             let request = Request::get("/v1/cert.pem")

@@ -45,6 +45,27 @@ pub struct HttpDurationLabels {
     pub method: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OriginLabels {
+    origin: &'static str,
+}
+
+/// Who asked for RSA work: a request to `/v1/verify` or `/v1/rotate`, or a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Http,
+    Reconcile,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Http => "http",
+            Origin::Reconcile => "reconcile",
+        }
+    }
+}
+
 /// Why an unseal failed, as upstream labels `unseal_errors_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorReason {
@@ -74,6 +95,7 @@ pub struct Metrics {
     unseal_duration: Histogram,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<HttpDurationLabels, Histogram>,
+    rsa_decryptions: Family<OriginLabels, Counter>,
     observed: Arc<Observed>,
 }
 
@@ -122,6 +144,12 @@ impl Metrics {
             "A histogram of latencies for requests.",
             http_duration.clone(),
         );
+        let rsa_decryptions = Family::<OriginLabels, Counter>::default();
+        registry.register(
+            "rsa_decryptions",
+            "RSA decryptions made, by origin (http: /v1/verify and /v1/rotate; reconcile).",
+            rsa_decryptions.clone(),
+        );
         let observed = Arc::new(Observed {
             stores: Mutex::new(std::collections::BTreeMap::new()),
             keys,
@@ -136,6 +164,7 @@ impl Metrics {
             unseal_duration,
             http_requests,
             http_duration,
+            rsa_decryptions,
             observed,
         }
     }
@@ -182,6 +211,22 @@ impl Metrics {
                 method: method.to_owned(),
             })
             .observe(seconds);
+    }
+
+    pub fn rsa_decryptions(&self, origin: Origin, count: usize) {
+        let counter = self.rsa_decryptions.get_or_create(&OriginLabels {
+            origin: origin.as_str(),
+        });
+        counter.inc_by(u64::try_from(count).unwrap_or(u64::MAX));
+    }
+
+    /// RSA decryptions made so far for `origin`.
+    pub fn rsa_decryptions_total(&self, origin: Origin) -> u64 {
+        self.rsa_decryptions
+            .get_or_create(&OriginLabels {
+                origin: origin.as_str(),
+            })
+            .get()
     }
 
     /// The text exposition (OpenMetrics) of every metric.

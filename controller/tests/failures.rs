@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! What a reconcile does when the API server fails or refuses, and when there is
 //! nothing to do: every request it makes is checked, events included.
 
@@ -33,6 +41,16 @@ fn requests(fake: &FakeApi) -> Vec<String> {
 }
 
 const EVENT: &str = "EVENT";
+
+/// A first sync: read the Secret, create it, record `Unsealed` (or a Warning), patch the status.
+fn create_report_and_status() -> [String; 4] {
+    [
+        get(SECRET),
+        post(SECRETS),
+        EVENT.into(),
+        format!("PATCH {STATUS}"),
+    ]
+}
 
 fn get(path: &str) -> String {
     format!("GET {path}")
@@ -131,15 +149,7 @@ async fn an_outage_is_retried_without_limit_and_reported_once() {
         reconcile_once(&fake, &ctx).await,
         Ok(Action::await_change())
     );
-    assert_eq!(
-        requests(&fake),
-        [
-            get(SECRET),
-            post(SECRETS),
-            EVENT.into(),
-            format!("PATCH {STATUS}")
-        ]
-    );
+    assert_eq!(requests(&fake), create_report_and_status());
     assert_eq!(
         synced(&fake.sealed("ns", "db")),
         Some(("True".into(), None))
@@ -383,15 +393,7 @@ async fn an_invalid_secret_is_reported_once_and_waits() {
         reconcile_once(&fake, &ctx).await,
         Ok(Action::await_change())
     );
-    assert_eq!(
-        requests(&fake),
-        [
-            get(SECRET),
-            post(SECRETS),
-            EVENT.into(),
-            format!("PATCH {STATUS}")
-        ]
-    );
+    assert_eq!(requests(&fake), create_report_and_status());
     let (state, message) = synced(&fake.sealed("ns", "db")).expect("status");
     assert_eq!(state, "False");
     assert!(message.expect("message").contains("injected 422"));

@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! Key generation against the scripted API server: stored as upstream stores it, and
 //! registered only once the API server accepted it.
 

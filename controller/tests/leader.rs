@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! Two (or more) replicas against the in-memory API server: one leader at a time, a
 //! killed or cut-off leader stops writing before anyone else starts, a released Lease
 //! is taken at once, followers never write, and a takeover does not mint a second key.

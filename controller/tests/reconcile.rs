@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! Reconcile rules against a scripted API server (kube's tower-test mock): every write
 //! the controller makes is recorded and checked.
 
@@ -54,7 +62,7 @@ fn foreign_secret(
 
 fn with_templates() -> Settings {
     Settings {
-        templates: Some(Arc::new(gotemplate::render)),
+        templates: Some(Arc::new(gotemplate::Engine::new())),
         ..Settings::default()
     }
 }
@@ -573,4 +581,72 @@ async fn template_data_is_rendered_like_upstream() {
         .expect_err("no env function");
     assert!(error.contains("\"env\""), "{error}");
     assert!(fake.secret("demo-ns", "demo-secret").is_none());
+}
+
+/// A SealedSecret with `count` template values `text` (no ciphertext needed).
+fn with_template_values(count: usize, text: &str) -> SealedSecret {
+    let mut obj = sealed("ns", "db", &[], "A");
+    obj.spec.template.data = Some(
+        (0..count)
+            .map(|i| (format!("v{i:04}"), Some(text.to_owned())))
+            .collect(),
+    );
+    obj
+}
+
+/// Template budgets are the object's, not each value's: 5,000 `bcrypt` values cost 8
+/// hashes, the status names the key where the budget ran out, and the object waits for
+/// a change instead of being retried (it would fail the same way).
+#[tokio::test]
+async fn thousands_of_bcrypt_templates_fail_fast_and_wait() {
+    let fake = FakeApi::new();
+    fake.put_sealed(&with_template_values(5000, r#"{{ bcrypt "x" }}"#));
+    let ctx = fake.context_with(registry(&["A"]), with_templates());
+
+    let started = std::time::Instant::now();
+    let result = run(&fake, &ctx, "ns", "db").await;
+    let took = started.elapsed();
+    assert_eq!(result, Ok(Action::await_change()));
+    // 8 hashes: about 0.4 s of CPU (3 s seen with the 2 cores loaded 5 times over); a
+    // budget per value would hash 5,000 times, several minutes.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let expected = "template \"v0008\": more than 8 bcrypt/htpasswd calls in one SealedSecret";
+    assert_eq!(
+        condition(&fake.sealed("ns", "db")),
+        ("False".to_owned(), Some(expected.to_owned()))
+    );
+    assert_eq!(
+        fake.events(),
+        [(
+            "Warning".to_owned(),
+            "ErrUnsealFailed".to_owned(),
+            format!("Failed to unseal: {expected}")
+        )]
+    );
+    assert!(fake.secret("ns", "db").is_none());
+}
+
+/// The step budget too: 5,000 values of 1,000 loop steps each stop at about the 1,000th.
+#[tokio::test]
+async fn thousands_of_looping_templates_fail_fast() {
+    let fake = FakeApi::new();
+    fake.put_sealed(&with_template_values(
+        5000,
+        "{{ range until 1000 }}{{ end }}",
+    ));
+    let ctx = fake.context_with(registry(&["A"]), with_templates());
+    let started = std::time::Instant::now();
+    let result = run(&fake, &ctx, "ns", "db").await;
+    let took = started.elapsed();
+    assert_eq!(result, Ok(Action::await_change()));
+    // 1,000,000 steps: about 0.1 s; a budget per value would run 5,000,000.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let (state, message) = condition(&fake.sealed("ns", "db"));
+    assert_eq!(state, "False");
+    let message = message.expect("message");
+    assert!(
+        message.starts_with("template \"v0")
+            && message.ends_with("\": more than 1000000 template steps in one SealedSecret"),
+        "{message}"
+    );
 }

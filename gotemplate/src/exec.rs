@@ -3,6 +3,7 @@
 //! with `break`/`continue`, `template` calls, `missingkey=default`. Every loop step,
 //! nesting level and output byte counts against the render's limits.
 
+use super::Exhausted;
 use super::ast::{Arg, Branch, Command, Item, List, Number, Pipe, TemplateCall};
 use super::funcs::{self, Ctx, Func, P};
 use super::gofmt::{self, FmtError};
@@ -29,7 +30,7 @@ enum At<'a> {
     Item(&'a Item),
 }
 
-pub(crate) struct Exec<'a, 'c> {
+pub(crate) struct Exec<'a, 'c, 'm> {
     parsed: &'a Parsed,
     src: &'a str,
     parse_name: &'a str,
@@ -38,17 +39,16 @@ pub(crate) struct Exec<'a, 'c> {
     at: At<'a>,
     out: Vec<u8>,
     depth: usize,
-    steps: u64,
-    ctx: Ctx<'c>,
+    ctx: &'m mut Ctx<'c>,
 }
 
-/// Runs the template `name` over `data`.
+/// Runs the template `name` over `data`, drawing on the budgets in `ctx`.
 pub(crate) fn execute(
     parsed: &Parsed,
     src: &str,
     name: &str,
     data: Value,
-    ctx: Ctx<'_>,
+    ctx: &mut Ctx<'_>,
 ) -> R<Vec<u8>> {
     let Some(root) = parsed.trees.get(name) else {
         return Err(format!(
@@ -65,7 +65,6 @@ pub(crate) fn execute(
         at: At::None,
         out: Vec::new(),
         depth: 0,
-        steps: 0,
         ctx,
     };
     ex.walk_list(&data, root)?;
@@ -76,7 +75,7 @@ fn quoted(s: &str) -> String {
     String::from_utf8_lossy(&quote(s.as_bytes(), false)).into_owned()
 }
 
-impl<'a> Exec<'a, '_> {
+impl<'a> Exec<'a, '_, '_> {
     /// Go's errorf: `template: NAME:LINE:COL: executing "T" at <NODE>: MSG`.
     fn error(&self, msg: impl std::fmt::Display) -> String {
         let node = match self.at {
@@ -104,14 +103,31 @@ impl<'a> Exec<'a, '_> {
     }
 
     fn step(&mut self) -> R<()> {
-        self.steps += 1;
-        if self.steps > self.ctx.limits.max_steps {
-            return Err(self.error(format!(
-                "template exceeds the step limit ({})",
-                self.ctx.limits.max_steps
-            )));
+        self.ctx.spent.steps = self.ctx.spent.steps.saturating_add(1);
+        if self.ctx.spent.steps > self.ctx.limits.max_steps {
+            let message = self
+                .ctx
+                .exhaust(Exhausted::Steps(self.ctx.limits.max_steps));
+            return Err(self.error(message));
         }
         Ok(())
+    }
+
+    /// Output this render may still write: the shared output budget less what earlier
+    /// renders and this one wrote.
+    fn room(&self) -> usize {
+        self.ctx
+            .limits
+            .max_output
+            .saturating_sub(self.ctx.spent.output)
+            .saturating_sub(self.out.len())
+    }
+
+    fn output_exhausted(&mut self) -> String {
+        let message = self
+            .ctx
+            .exhaust(Exhausted::Output(self.ctx.limits.max_output));
+        self.error(message)
     }
 
     fn enter(&mut self) -> R<()> {
@@ -126,11 +142,8 @@ impl<'a> Exec<'a, '_> {
     }
 
     fn write(&mut self, b: &[u8]) -> R<()> {
-        if self.out.len().saturating_add(b.len()) > self.ctx.limits.max_output {
-            return Err(self.error(format!(
-                "output exceeds the limit of {} bytes",
-                self.ctx.limits.max_output
-            )));
+        if b.len() > self.room() {
+            return Err(self.output_exhausted());
         }
         self.out.extend_from_slice(b);
         Ok(())
@@ -178,13 +191,9 @@ impl<'a> Exec<'a, '_> {
         if let Value::Missing = v {
             return self.write(b"<no value>");
         }
-        let room = self.ctx.limits.max_output.saturating_sub(self.out.len());
-        match gofmt::sprint_one(v, room) {
+        match gofmt::sprint_one(v, self.room()) {
             Ok(text) => self.write(&text),
-            Err(FmtError::TooLarge) => Err(self.error(format!(
-                "output exceeds the limit of {} bytes",
-                self.ctx.limits.max_output
-            ))),
+            Err(FmtError::TooLarge) => Err(self.output_exhausted()),
             Err(FmtError::TooDeep) => Err(self.error("value nested too deeply to print")),
         }
     }
@@ -208,8 +217,13 @@ impl<'a> Exec<'a, '_> {
     }
 
     fn set_top_var(&mut self, n: usize, v: Value) {
-        if let Some(i) = self.vars.len().checked_sub(n) {
-            self.vars[i].1 = v;
+        if let Some(slot) = self
+            .vars
+            .len()
+            .checked_sub(n)
+            .and_then(|i| self.vars.get_mut(i))
+        {
+            slot.1 = v;
         }
     }
 
@@ -405,7 +419,7 @@ impl<'a> Exec<'a, '_> {
         self.at = At::Arg(node);
         let t = n.text.as_bytes();
         let hex_int =
-            t.len() > 2 && t[0] == b'0' && (t[1] | 0x20) == b'x' && !n.text.contains(['p', 'P']);
+            matches!(t, [b'0', x, _, ..] if (x | 0x20) == b'x') && !n.text.contains(['p', 'P']);
         if let Some(f) = n.float
             && !hex_int
             && !n.is_rune
@@ -477,7 +491,7 @@ impl<'a> Exec<'a, '_> {
             self.not_a_function(args, &fin)?;
             return Ok(value);
         }
-        self.eval_field_chain(value, &ident[1..], args, fin)
+        self.eval_field_chain(value, ident.get(1..).unwrap_or_default(), args, fin)
     }
 
     fn eval_field_chain(
@@ -610,7 +624,7 @@ impl<'a> Exec<'a, '_> {
         let result = self
             .ctx
             .charge(size)
-            .and_then(|()| (f.call)(&mut self.ctx, &argv));
+            .and_then(|()| (f.call)(self.ctx, &argv));
         match result {
             Ok(v) => Ok(v),
             Err(e) => {

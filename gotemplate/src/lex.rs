@@ -80,9 +80,8 @@ impl std::fmt::Display for Token {
             Kind::Error => f.write_str(&self.val),
             k if k.is_keyword() => write!(f, "<{}>", self.val),
             _ => {
-                let chars: Vec<char> = self.val.chars().collect();
-                if chars.len() > 10 {
-                    let head: String = chars[..10].iter().collect();
+                if self.val.chars().nth(10).is_some() {
+                    let head: String = self.val.chars().take(10).collect();
                     let q = super::strconv::quote(head.as_bytes(), false);
                     write!(f, "{}...", String::from_utf8_lossy(&q))
                 } else {
@@ -133,10 +132,13 @@ struct Lexer<'a> {
     line_cursor: (usize, usize),
     paren_depth: i64,
     tokens: Vec<Token>,
+    /// Tokens allowed (a few more may come: one step emits at most a handful).
+    max_tokens: usize,
 }
 
-/// Lexes the whole input; the last token is `Eof` or `Error`.
-pub(crate) fn lex(src: &str) -> Vec<Token> {
+/// Lexes the whole input; the last token is `Eof` or `Error`. `None` when the input has
+/// more than about `max_tokens` tokens: lexing stops there, before the memory they take.
+pub(crate) fn lex(src: &str, max_tokens: usize) -> Option<Vec<Token>> {
     let mut l = Lexer {
         src,
         pos: 0,
@@ -145,9 +147,10 @@ pub(crate) fn lex(src: &str) -> Vec<Token> {
         line_cursor: (0, 1),
         paren_depth: 0,
         tokens: Vec::new(),
+        max_tokens,
     };
     l.run();
-    l.tokens
+    (l.tokens.len() <= max_tokens).then_some(l.tokens)
 }
 
 impl<'a> Lexer<'a> {
@@ -166,7 +169,10 @@ impl<'a> Lexer<'a> {
         if from == 0 {
             line = 1;
         }
-        line += self.bytes()[from..pos]
+        line += self
+            .bytes()
+            .get(from..pos)
+            .unwrap_or_default()
             .iter()
             .filter(|b| **b == b'\n')
             .count();
@@ -235,8 +241,15 @@ impl<'a> Lexer<'a> {
         while self.accept(valid) {}
     }
 
+    fn too_many(&self) -> bool {
+        self.tokens.len() > self.max_tokens
+    }
+
     fn run(&mut self) {
         loop {
+            if self.too_many() {
+                return;
+            }
             match self.rest().find(LEFT) {
                 Some(x) => {
                     let delim = self.pos + x;
@@ -339,6 +352,9 @@ impl<'a> Lexer<'a> {
     /// Lexes one action up to and including its right delimiter.
     fn inside_action(&mut self) -> bool {
         loop {
+            if self.too_many() {
+                return false;
+            }
             let (delim, _) = self.at_right_delim();
             if delim {
                 if self.paren_depth == 0 {
@@ -634,13 +650,11 @@ impl<'a> Lexer<'a> {
 }
 
 fn has_left_trim_marker(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 2 && b[0] == b'-' && is_space(b[1])
+    matches!(s.as_bytes(), [b'-', c, ..] if is_space(*c))
 }
 
 fn has_right_trim_marker(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 2 && is_space(b[0]) && b[1] == b'-'
+    matches!(s.as_bytes(), [c, b'-', ..] if is_space(*c))
 }
 
 fn left_trim_len(s: &str) -> usize {
@@ -651,8 +665,12 @@ fn left_trim_len(s: &str) -> usize {
 mod tests {
     use super::*;
 
+    fn all(src: &str) -> Vec<Token> {
+        lex(src, usize::MAX).expect("no token limit")
+    }
+
     fn kinds(src: &str) -> Vec<(Kind, String)> {
-        lex(src).into_iter().map(|t| (t.kind, t.val)).collect()
+        all(src).into_iter().map(|t| (t.kind, t.val)).collect()
     }
 
     #[test]
@@ -681,8 +699,20 @@ mod tests {
     }
 
     #[test]
+    fn lexing_stops_past_the_token_limit() {
+        // 5 tokens per action: `{{`, `(`, `1`, `)`, `}}`.
+        let src = "{{(1)}}".repeat(1000);
+        assert_eq!(lex(&src, 5001).map(|t| t.len()), Some(5001));
+        assert!(lex(&src, 5000).is_none());
+        let deep = format!("{{{{{}", "(".repeat(100_000));
+        assert!(lex(&deep, 1000).is_none());
+        // A large text is one token.
+        assert_eq!(lex(&"x".repeat(1 << 20), 2).map(|t| t.len()), Some(2));
+    }
+
+    #[test]
     fn errors_stop_lexing() {
-        let last = |s: &str| lex(s).pop().map(|t| (t.kind, t.val));
+        let last = |s: &str| all(s).pop().map(|t| (t.kind, t.val));
         assert_eq!(last("{{ .a"), Some((Kind::Error, "unclosed action".into())));
         assert_eq!(
             last("{{ \"a }}"),
@@ -721,7 +751,7 @@ mod tests {
             Bool, CharConstant, Declare, Dot, End, Eof, If, LeftDelim, Nil, Number, RawString,
             RightDelim, Space, Variable,
         };
-        let got: Vec<Kind> = lex(
+        let got: Vec<Kind> = all(
             "{{ if true }}{{ $x := 'a' }}{{ 0x1p-2 }}{{ `r` }}{{ . }}{{ $ }}{{ nil }}{{ end }}",
         )
         .into_iter()

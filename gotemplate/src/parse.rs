@@ -15,6 +15,17 @@ pub(crate) struct Parsed {
     pub(crate) trees: HashMap<String, List>,
     /// String literals of the source; `fail` may show a message only if it is one.
     pub(crate) literals: HashSet<Vec<u8>>,
+    /// Tokens lexed, charged as steps.
+    pub(crate) tokens: u64,
+}
+
+/// Why a source did not parse.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Go's parse error, and the tokens lexed.
+    Syntax { message: String, tokens: u64 },
+    /// More tokens than the step budget has left.
+    Tokens,
 }
 
 type PResult<T> = Result<T, String>;
@@ -51,16 +62,21 @@ struct Parser<'a> {
     has_func: &'a dyn Fn(&str) -> bool,
 }
 
-/// Parses `src` as the template `name`; `has_func` says which functions exist.
+/// Parses `src` as the template `name`; `has_func` says which functions exist. Lexing
+/// stops past `max_tokens` tokens.
 pub(crate) fn parse(
     name: &str,
     src: &str,
     has_func: &dyn Fn(&str) -> bool,
     max_depth: usize,
-) -> PResult<Parsed> {
+    max_tokens: u64,
+) -> Result<Parsed, Failure> {
+    let max_tokens = usize::try_from(max_tokens).unwrap_or(usize::MAX);
+    let tokens = lex(src, max_tokens).ok_or(Failure::Tokens)?;
+    let count = u64::try_from(tokens.len()).unwrap_or(u64::MAX);
     let mut p = Parser {
         name,
-        tokens: lex(src),
+        tokens,
         i: 0,
         furthest: 0,
         vars: vec!["$".into()],
@@ -72,11 +88,16 @@ pub(crate) fn parse(
         literals: HashSet::new(),
         has_func,
     };
-    let root = p.parse_top()?;
-    p.add(name, root)?;
+    let syntax = |message| Failure::Syntax {
+        message,
+        tokens: count,
+    };
+    let root = p.parse_top().map_err(syntax)?;
+    p.add(name, root).map_err(syntax)?;
     Ok(Parsed {
         trees: p.trees,
         literals: p.literals,
+        tokens: count,
     })
 }
 
@@ -689,11 +710,14 @@ mod tests {
     }
 
     fn err(src: &str) -> String {
-        parse("t", src, &has, 100).unwrap_err()
+        match parse("t", src, &has, 100, u64::MAX) {
+            Err(Failure::Syntax { message, .. }) => message,
+            other => panic!("{src}: {other:?}"),
+        }
     }
 
     fn ok(src: &str) -> Parsed {
-        parse("t", src, &has, 100).unwrap_or_else(|e| panic!("{src}: {e}"))
+        parse("t", src, &has, 100, u64::MAX).unwrap_or_else(|e| panic!("{src}: {e:?}"))
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Engine-level behaviour, checked against what Go's text/template + Sprig print.
 
-use super::{Engine, Limits};
+use super::{Engine, Exhausted, Limits};
 use std::collections::BTreeMap;
 
 const SECRET_A: &str = "from-data";
@@ -531,12 +531,14 @@ fn hostile_templates_hit_limits() {
     assert!(err(r#"{{ repeat 10000000 "x" }}"#).contains("result too large"));
     assert!(
         err("{{ range until 100000 }}xxxxxxxxxxxxxxxxxxxx{{ end }}")
-            .contains("output exceeds the limit of 1048576 bytes")
+            .contains("more than 1048576 bytes of template output")
     );
-    assert!(err("{{ range $i := 100000000 }}{{ end }}").contains("step limit"));
+    assert!(
+        err("{{ range $i := 100000000 }}{{ end }}").contains("more than 1000000 template steps")
+    );
     assert!(
         err(r#"{{ $s := repeat 1000000 "x" }}{{ range until 200 }}{{ $_ := upper $s }}{{ end }}"#)
-            .contains("work limit")
+            .contains("more than 67108864 bytes processed by template functions")
     );
     assert!(
         err(&format!(
@@ -557,7 +559,96 @@ fn hostile_templates_hit_limits() {
     assert!(err(r#"{{ until 100000000 }}"#).contains("result too large"));
     assert!(err(r#"{{ printf "%9999999d" 1 }}"#).contains("result too large"));
     let many = "{{ htpasswd \"u\" \"p\" }}".repeat(9);
-    assert!(err(&many).contains("too many bcrypt hashes"));
+    assert!(err(&many).ends_with(
+        "executing \"k\" at <htpasswd \"u\" \"p\">: error calling htpasswd: more than 8 bcrypt/htpasswd calls"
+    ));
+    // Lexing stops once the tokens alone would use up the step budget.
+    assert_eq!(
+        err(&"{{1}}".repeat(40_000)),
+        "template: k: more than 1000000 template steps"
+    );
+}
+
+/// A renderer's templates share one budget: many small templates cost what one big one
+/// may, and the error says which budget ran out.
+#[test]
+fn renders_of_one_renderer_share_the_budgets() {
+    let data = items();
+    let tight = Engine::with_limits(Limits {
+        max_bcrypt: 2,
+        ..Limits::default()
+    });
+    let mut r = tight.renderer(&data);
+    assert!(r.render("a", "{{ bcrypt \"x\" }}").is_ok());
+    assert!(r.render("b", "{{ bcrypt \"x\" }}").is_ok());
+    let e = r.render("c", "{{ bcrypt \"x\" }}").unwrap_err();
+    assert_eq!(e.exhausted(), Some(Exhausted::Bcrypt(2)));
+    assert!(e.to_string().starts_with("template: c:1:3: "), "{e}");
+    // Other budgets are left: templates without bcrypt still render.
+    assert_eq!(r.render("d", "{{ .a | trunc 4 }}").unwrap(), b"from");
+    // Each fresh engine render has a budget of its own.
+    assert!(tight.render("e", "{{ bcrypt \"x\" }}", &data).is_ok());
+
+    let tight = Engine::with_limits(Limits {
+        max_output: 10,
+        ..Limits::default()
+    });
+    let mut r = tight.renderer(&data);
+    assert_eq!(r.render("a", "12345").unwrap(), b"12345");
+    assert_eq!(r.render("b", "1234").unwrap(), b"1234");
+    let e = r.render("c", "12").unwrap_err();
+    assert_eq!(e.exhausted(), Some(Exhausted::Output(10)));
+    assert_eq!(
+        e.to_string(),
+        "template: c: more than 10 bytes of template output"
+    );
+
+    let tight = Engine::with_limits(Limits {
+        max_steps: 200,
+        ..Limits::default()
+    });
+    let mut r = tight.renderer(&data);
+    let each = "{{ range until 20 }}{{ end }}";
+    let e = (0..20)
+        .map(|k| r.render(&format!("t{k}"), each))
+        .find_map(Result::err)
+        .expect("the steps run out");
+    assert_eq!(e.exhausted(), Some(Exhausted::Steps(200)));
+
+    let tight = Engine::with_limits(Limits {
+        max_work: 1000,
+        ..Limits::default()
+    });
+    let mut r = tight.renderer(&data);
+    let e = (0..100)
+        .map(|k| r.render(&format!("t{k}"), "{{ .a | upper | lower }}"))
+        .find_map(Result::err)
+        .expect("the work runs out");
+    assert_eq!(e.exhausted(), Some(Exhausted::Work(1000)));
+
+    // Other failures are not the budget's.
+    let mut r = tight.renderer(&data);
+    assert_eq!(
+        r.render("x", "{{ fail \"no\" }}").unwrap_err().exhausted(),
+        None
+    );
+    assert_eq!(r.render("y", "{{ nope }}").unwrap_err().exhausted(), None);
+}
+
+/// Every render sees the data as given: a template cannot change the shared map.
+#[test]
+fn renders_cannot_change_the_shared_data() {
+    let data = items();
+    let mut r = Engine::new().renderer(&data);
+    let e = r.render("a", r#"{{ set . "a" "changed" }}"#).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("expected map[string]interface {}; got map[string]string"),
+        "{e}"
+    );
+    let e = r.render("b", r#"{{ unset . "a" }}"#).unwrap_err();
+    assert!(e.to_string().contains("got map[string]string"), "{e}");
+    assert_eq!(r.render("c", "{{ .a }}").unwrap(), SECRET_A.as_bytes());
 }
 
 #[test]
@@ -720,4 +811,18 @@ fn the_readme_lists_exactly_the_functions_there_are() {
     listed.sort_unstable();
     listed.dedup();
     assert_eq!(listed, super::funcs::names());
+}
+
+/// Found by the `template` fuzz target: Go quotes a malformed constant raw, line breaks
+/// and all; the error must stay one line.
+#[test]
+fn errors_escape_line_breaks_from_the_template_text() {
+    assert_eq!(
+        err("{{ 'a\rb' }}"),
+        "template: k:1: malformed character constant: 'a\\rb'"
+    );
+    assert_eq!(
+        err("{{ 'a\u{2028}\u{0b}' }}"),
+        "template: k:1: malformed character constant: 'a\\u2028\\u000b'"
+    );
 }

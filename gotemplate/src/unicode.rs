@@ -36,10 +36,10 @@ pub(crate) fn decode_last_rune(b: &[u8]) -> (char, usize) {
     }
     let lim = b.len().saturating_sub(4);
     let mut start = b.len() - 1;
-    while start > lim && (b[start] & 0xC0) == 0x80 {
+    while start > lim && b.get(start).is_some_and(|x| (x & 0xC0) == 0x80) {
         start -= 1;
     }
-    let (c, w) = decode_rune(&b[start..]);
+    let (c, w) = decode_rune(b.get(start..).unwrap_or_default());
     if start + w == b.len() {
         (c, w)
     } else {

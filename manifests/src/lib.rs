@@ -33,10 +33,14 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The CRD as `common`'s types define it, as YAML with sorted keys (stable output).
-pub fn crd_yaml() -> String {
-    let value = serde_json::to_value(SealedSecret::crd()).expect("a CRD always serialises");
-    let body = sealed_common::codec::to_go_yaml(&value).expect("a CRD always prints as YAML");
-    format!("# Generated from common/src/sealed_secret.rs by `{REGENERATE}`; do not edit.\n{body}")
+pub fn crd_yaml() -> Result<String, String> {
+    let value = serde_json::to_value(SealedSecret::crd())
+        .map_err(|e| format!("cannot serialise the CRD: {e}"))?;
+    let body = sealed_common::codec::to_go_yaml(&value)
+        .map_err(|e| format!("cannot print the CRD as YAML: {e}"))?;
+    Ok(format!(
+        "# Generated from common/src/sealed_secret.rs by `{REGENERATE}`; do not edit.\n{body}"
+    ))
 }
 
 /// `kubectl kustomize DIR` (DIR relative to the workspace root), behind a header that

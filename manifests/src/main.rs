@@ -7,7 +7,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let root = workspace_root();
-    if let Err(e) = std::fs::write(root.join(CRD_FILE), crd_yaml()) {
+    let crd = match crd_yaml() {
+        Ok(crd) => crd,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = std::fs::write(root.join(CRD_FILE), crd) {
         eprintln!("error: cannot write {CRD_FILE}: {e}");
         return ExitCode::FAILURE;
     }

@@ -1,3 +1,11 @@
+// Test code: it may unwrap, index and panic (clippy.toml covers only `#[test]` functions).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 //! The renderings in deploy/ are what `kubectl kustomize` makes of deploy/base and the
 //! overlays, and they hold what kubeseal and the controller rely on.
 
@@ -304,6 +312,47 @@ fn the_unsealer_may_do_what_the_reconciler_does() {
                 .as_array()
                 .is_some_and(|v| v.contains(&json!(verb))),
             "secrets-unsealer cannot {verb} Secrets: {secrets}"
+        );
+    }
+}
+
+/// The rate limit trusts `X-Forwarded-For` from the API server's addresses, read from
+/// the EndpointSlice `default/kubernetes` (controller/src/http/apiserver.rs): every
+/// rendering may get that one object, and nothing else in `default`.
+#[test]
+fn every_rendering_may_read_the_api_servers_addresses() {
+    for (_, file) in RENDERINGS {
+        let objects = objects(file);
+        let role = find(
+            &objects,
+            "Role",
+            Some("default"),
+            "sealed-secrets-apiserver-addresses",
+        );
+        assert_eq!(
+            role["rules"],
+            json!([{
+                "apiGroups": ["discovery.k8s.io"],
+                "resources": ["endpointslices"],
+                "resourceNames": ["kubernetes"],
+                "verbs": ["get"],
+            }]),
+            "{file}"
+        );
+        let binding = find(
+            &objects,
+            "RoleBinding",
+            Some("default"),
+            "sealed-secrets-apiserver-addresses",
+        );
+        assert_eq!(
+            binding["roleRef"]["name"],
+            "sealed-secrets-apiserver-addresses"
+        );
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "sealed-secrets-controller", "namespace": HOME}]),
+            "{file}"
         );
     }
 }

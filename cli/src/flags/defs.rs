@@ -391,7 +391,7 @@ pub struct Flags {
 }
 
 /// The usual kubectl client flags.
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Default)]
 pub struct KubeFlags {
     /// Path to a kube config. Only required if out-of-cluster
     #[arg(
@@ -576,6 +576,19 @@ pub struct KubeFlags {
     )]
     #[arg(num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = go_bool, value_name = "BOOL", hide_env_values = true)]
     pub disable_compression: bool,
+}
+
+impl std::fmt::Debug for KubeFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeFlags")
+            .field("kubeconfig", &self.kubeconfig)
+            .field("context", &self.context)
+            .field("server", &self.server)
+            .field("namespace", &self.namespace)
+            .field("token", &crate::cluster::redacted(&self.token))
+            .field("password", &crate::cluster::redacted(&self.password))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Go's klog flags: accepted so that existing scripts keep working, otherwise ignored.

@@ -4,16 +4,18 @@
 
 use super::api::{Cluster, Created, LEGACY_KEY_SECRET};
 use super::inventory::stored_fingerprint;
-use crate::io::write_atomically;
+use crate::io::{Access, write_atomically};
 use crate::online::{Connection, Controller};
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sealed_common::codec::{decode_stream, read_limited};
 use sealed_common::key_secret::{KEY_LABEL, key_from_secret};
+use sealed_common::secret::{wipe_json, wipe_secret};
 use serde::Deserialize;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use zeroize::Zeroizing;
 
 fn connect(connection: &Connection) -> Result<Cluster> {
     Ok(Cluster {
@@ -61,14 +63,17 @@ pub fn backup(connection: &Connection, file: Option<&str>) -> Result<()> {
         fingerprints.push((display(secret), stored_fingerprint(&stored)));
         strip_server_fields(&mut secret.metadata);
     }
-    let list = serde_json::json!({
+    let mut list = serde_json::json!({
         "apiVersion": "v1",
         "kind": "List",
         "items": secrets,
     });
-    let text = sealed_common::codec::to_go_yaml(&list).context("cannot encode the backup")?;
+    secrets.iter_mut().for_each(wipe_secret);
+    let text = sealed_common::codec::to_go_yaml(&list).map(Zeroizing::new);
+    wipe_json(&mut list);
+    let text = text.context("cannot encode the backup")?;
     match file {
-        Some(path) => write_private(Path::new(path), text.as_bytes())
+        Some(path) => write_atomically(Path::new(path), text.as_bytes(), Access::Private)
             .with_context(|| format!("cannot write {path:?}"))?,
         None => {
             let mut out = std::io::stdout().lock();
@@ -87,37 +92,6 @@ pub fn backup(connection: &Connection, file: Option<&str>) -> Result<()> {
         eprintln!("  {fp}  {name}");
     }
     Ok(())
-}
-
-/// [`write_atomically`], with the file at mode 0600 from its first byte: the target is
-/// created (or narrowed) to 0600 first, and the replacement takes over its mode.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let created = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-        {
-            Ok(_) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(e),
-        };
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        if let Err(e) = write_atomically(path, bytes) {
-            if created {
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e);
-        }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-    }
-    #[cfg(not(unix))]
-    {
-        write_atomically(path, bytes)
-    }
 }
 
 #[derive(Deserialize)]
@@ -174,12 +148,12 @@ fn same_key(a: &Secret, b: &Secret) -> bool {
 }
 
 pub fn restore(connection: &Connection, file: &str, dry_run: bool) -> Result<()> {
-    let bytes = if file == "-" {
+    let bytes = Zeroizing::new(if file == "-" {
         read_limited(std::io::stdin().lock()).context("cannot read standard input")?
     } else {
         let f = std::fs::File::open(file).with_context(|| format!("cannot read {file:?}"))?;
         read_limited(f).with_context(|| format!("cannot read {file:?}"))?
-    };
+    });
     let mut secrets = read_backup(file, &bytes)?;
     // Every Secret is checked before anything is created.
     let mut problems = Vec::new();

@@ -335,7 +335,11 @@ fn table<const N: usize>(rows: &[[String; N]]) -> String {
             if i + 1 == N {
                 line.push_str(cell);
             } else {
-                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+                let _ = write!(
+                    line,
+                    "{cell:<width$}  ",
+                    width = widths.get(i).copied().unwrap_or(0)
+                );
             }
         }
         out.push_str(line.trim_end());

@@ -7,7 +7,7 @@
 
 use super::seal::{render, seal_document, seal_options};
 use super::{Options, decode_kind, load_certificate};
-use crate::io::{read_input, write_atomically};
+use crate::io::{Access, read_input, write_atomically};
 use anyhow::{Context, Result, anyhow, bail};
 use sealed_common::codec::{Format, looks_like_json};
 use sealed_common::sealed_secret::{API_VERSION, KIND};
@@ -66,7 +66,7 @@ pub fn run(options: &Options, target: &str) -> Result<()> {
         None => Format::Yaml,
     };
     let text = render(&original, format)?;
-    write_atomically(Path::new(target), text.as_bytes())
+    write_atomically(Path::new(target), text.as_bytes(), Access::Shared)
         .map_err(|e| anyhow!("cannot write {target:?}: {e}"))
 }
 

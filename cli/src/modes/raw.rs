@@ -7,6 +7,7 @@ use sealed_common::Scope;
 use sealed_common::codec::read_limited;
 use sealed_common::crypto::seal_value;
 use std::io::IsTerminal;
+use zeroize::Zeroizing;
 
 /// `--from-file [key=]path`: the item name is optional and unused with `--raw`.
 fn from_file_path(spec: &str) -> &str {
@@ -27,7 +28,7 @@ pub fn run(options: &Options) -> Result<Vec<u8>> {
     if scope == Scope::Strict && name.is_empty() {
         bail!("must provide the --name flag with --raw and --scope {scope}");
     }
-    let data = match options.from_file.as_slice() {
+    let data = Zeroizing::new(match options.from_file.as_slice() {
         [] => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
@@ -42,7 +43,7 @@ pub fn run(options: &Options) -> Result<Vec<u8>> {
             read_limited(file).with_context(|| format!("cannot read --from-file {path:?}"))?
         }
         _ => bail!("must provide only one --from-file when encrypting a single item with --raw"),
-    };
+    });
     let label = scope.label(&namespace, &name);
     let sealed = seal_value(cert.public_key(), &data, &label).context("encryption failed")?;
     Ok(sealed.into_bytes())

@@ -9,9 +9,11 @@ use sealed_common::codec::{SECRET, to_text};
 use sealed_common::key_secret::parse_key_backup;
 use sealed_common::keys::fingerprint;
 use sealed_common::sealed_secret::{API_VERSION, KIND};
+use sealed_common::secret::{wipe_json, wipe_secret};
 use sealed_common::unseal::{UnsealOptions, unseal};
 use sealed_common::{RsaPrivateKey, SealedSecret};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 /// Reads every key of every `--recovery-private-key` file, dropping duplicates.
 pub fn load_keys(files: &[String]) -> Result<Vec<RsaPrivateKey>> {
@@ -24,6 +26,7 @@ pub fn load_keys(files: &[String]) -> Result<Vec<RsaPrivateKey>> {
     let mut seen = std::collections::BTreeSet::new();
     for file in files {
         let bytes = std::fs::read(file)
+            .map(Zeroizing::new)
             .with_context(|| format!("cannot read --recovery-private-key {file:?}"))?;
         let found = parse_key_backup(&bytes)
             .map_err(|e| anyhow!("--recovery-private-key {file:?}: {e}"))?;
@@ -36,7 +39,9 @@ pub fn load_keys(files: &[String]) -> Result<Vec<RsaPrivateKey>> {
     Ok(keys)
 }
 
-pub fn run(options: &Options) -> Result<Vec<u8>> {
+/// The Secrets as text, wiped when dropped. Copies made while serialising (inside
+/// serde, k8s-openapi's base64 of `ByteString`, the YAML/JSON printers) are not.
+pub fn run(options: &Options) -> Result<Zeroizing<Vec<u8>>> {
     let keys = load_keys(&options.recovery_private_key)?;
     let key_refs: Vec<&RsaPrivateKey> = keys.iter().collect();
     let input = read_input(options.input.as_deref(), "a json/yaml SealedSecret")?;
@@ -48,19 +53,32 @@ pub fn run(options: &Options) -> Result<Vec<u8>> {
     }
     let format = options.output_format()?;
     // spec.template.data is rendered exactly as the controller renders it.
+    let engine = gotemplate::Engine::new();
     let unseal_options = UnsealOptions {
-        templates: Some(&gotemplate::render),
+        templates: Some(&engine),
         ..UnsealOptions::default()
     };
-    let mut out = String::new();
+    let mut out = Zeroizing::new(String::new());
     for (i, sealed) in documents.iter().enumerate() {
-        let opened = unseal(sealed, &key_refs, unseal_options)
+        let mut opened = unseal(sealed, &key_refs, unseal_options)
             .map_err(|e| anyhow!("{e} ({})", at_document(i + 1, &sealed.display_name())))?;
-        let mut value = serde_json::to_value(&opened.secret)?;
-        empty_values_as_null(&mut value);
-        out.push_str(&to_text(&value, &SECRET, format)?);
+        let value = serde_json::to_value(&opened.secret);
+        wipe_secret(&mut opened.secret);
+        let mut value = WipedValue(value?);
+        empty_values_as_null(&mut value.0);
+        let text = Zeroizing::new(to_text(&value.0, &SECRET, format)?);
+        out.push_str(&text);
     }
-    Ok(out.into_bytes())
+    Ok(Zeroizing::new(std::mem::take(&mut *out).into_bytes()))
+}
+
+/// A Secret as JSON, wiped when dropped.
+struct WipedValue(Value);
+
+impl Drop for WipedValue {
+    fn drop(&mut self) {
+        wipe_json(&mut self.0);
+    }
 }
 
 /// Go prints a nil `[]byte` as `null`, and upstream's decryption yields nil for a

@@ -6,7 +6,7 @@
 use super::seal::render;
 use super::validate::read_sealed_secrets;
 use super::{Options, report_failures};
-use crate::io::{write_atomically, write_output};
+use crate::io::{Access, write_atomically, write_output};
 use crate::online::{Controller, OFFLINE_RE_ENCRYPT, Verdict};
 use anyhow::{Context, Result, anyhow};
 use sealed_common::SealedSecret;
@@ -50,9 +50,9 @@ pub fn run(options: &Options) -> Result<()> {
     }
     report_failures(failures)?;
     match in_place {
-        Some(path) => write_atomically(&path, out.as_bytes())
+        Some(path) => write_atomically(&path, out.as_bytes(), Access::Shared)
             .with_context(|| format!("cannot write {path:?}")),
-        None => write_output(options.output.as_deref(), out.as_bytes()),
+        None => write_output(options.output.as_deref(), out.as_bytes(), Access::Shared),
     }
 }
 

@@ -60,12 +60,23 @@ pub fn percent_encode(text: &str, raw: &[u8]) -> String {
     out
 }
 
-/// One HTTP answer, read whole.
-#[derive(Debug, Clone)]
+/// One HTTP answer, read whole. `Debug` prints the body's length only: it may hold
+/// the controller's key Secrets.
+#[derive(Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub body: Vec<u8>,
     pub retry_after: Option<String>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
 }
 
 impl Answer {
@@ -325,6 +336,20 @@ fn proxy_error(answer: &Answer) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_print_no_body() {
+        let answer = Answer {
+            status: StatusCode::OK,
+            body: b"tls.key: MARKER-private".to_vec(),
+            retry_after: None,
+        };
+        for text in [format!("{answer:?}"), format!("{answer:#?}")] {
+            assert!(!text.contains("MARKER"), "{text}");
+            assert!(!text.contains("116, 108, 115"), "{text}");
+            assert!(text.contains("<23 bytes>"), "{text}");
+        }
+    }
 
     fn target() -> Target {
         Target {

@@ -139,9 +139,15 @@ fn is_list(value: &Value) -> bool {
 }
 
 fn value_at(values: &[Value], at: Location) -> &Value {
-    let doc = &values[at.doc];
+    static NULL: Value = Value::Null;
+    let Some(doc) = values.get(at.doc) else {
+        return &NULL;
+    };
     match at.item {
-        Some(i) => &doc["items"][i],
+        Some(i) => doc
+            .get("items")
+            .and_then(|items| items.get(i))
+            .unwrap_or(&NULL),
         None => doc,
     }
 }
@@ -203,7 +209,7 @@ fn yaml_chunks(text: &str, values: &[Value]) -> Option<Vec<Chunk>> {
     let mut next_doc = 0;
     for (i, &start) in starts.iter().enumerate() {
         let end = starts.get(i + 1).copied().unwrap_or(text.len());
-        let docs: Vec<Value> = decode_stream(&text.as_bytes()[start..end]).ok()?;
+        let docs: Vec<Value> = decode_stream(text.as_bytes().get(start..end)?).ok()?;
         let doc = match docs.as_slice() {
             [] => None,
             [one] if values.get(next_doc) == Some(one) => {
@@ -283,7 +289,10 @@ fn in_place(parsed: &Parsed, range: Range<usize>, changes: &[&Change]) -> Option
         }
     }
     splices.sort_by_key(|(r, _)| r.start);
-    if splices.windows(2).any(|w| w[0].0.end > w[1].0.start) {
+    if splices
+        .windows(2)
+        .any(|w| matches!(w, [a, b] if a.0.end > b.0.start))
+    {
         return None;
     }
     let mut out = String::with_capacity(piece.len() + 64);
@@ -380,7 +389,9 @@ fn by_document(
         if values.len() != 1 {
             return Err(format!("cannot print {name} again"));
         }
-        expected[doc] = values.remove(0);
+        if let (Some(slot), Some(value)) = (expected.get_mut(doc), values.pop()) {
+            *slot = value;
+        }
         out.push_str(&text);
         reprinted_docs += 1;
     }

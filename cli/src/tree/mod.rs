@@ -13,7 +13,7 @@ mod document;
 mod retry;
 mod walk;
 
-use crate::io::write_atomically;
+use crate::io::{Access, write_atomically};
 use crate::online::{Connection, Controller, OFFLINE_RE_ENCRYPT, Verdict};
 use anyhow::{Result, bail};
 use document::{Change, Layout, Parsed};
@@ -201,7 +201,7 @@ impl Session<'_> {
                 }
                 Err(e) => return Ok(Outcome::Failed(format!("cannot read: {e}"))),
             }
-            if let Err(e) = write_atomically(path, text.as_bytes()) {
+            if let Err(e) = write_atomically(path, text.as_bytes(), Access::Shared) {
                 return Ok(Outcome::Failed(format!("cannot write: {e}")));
             }
         }

@@ -241,7 +241,11 @@ impl FakeApi {
 
 /// `support::kubeseal()` without proxy variables, which would send kube elsewhere.
 pub fn online_kubeseal() -> Command {
-    let mut cmd = super::kubeseal();
+    without_proxies(super::kubeseal())
+}
+
+/// `cmd` without proxy variables.
+pub fn without_proxies(mut cmd: Command) -> Command {
     for var in [
         "HTTPS_PROXY",
         "https_proxy",

@@ -62,7 +62,20 @@ pub fn key_b() -> String {
 
 /// kubeseal with no kubeconfig and no SEALED_SECRETS_* variables leaking in.
 pub fn kubeseal() -> Command {
-    let mut cmd = Command::cargo_bin("kubeseal").unwrap();
+    isolated(Command::cargo_bin("kubeseal").unwrap())
+}
+
+/// [`kubeseal`] started by `sh` under `umask` (octal), for the modes of the files it
+/// creates; arguments added later go to kubeseal.
+pub fn kubeseal_with_umask(umask: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(assert_cmd::cargo::cargo_bin("kubeseal"));
+    isolated(cmd)
+}
+
+fn isolated(mut cmd: Command) -> Command {
     for (key, _) in std::env::vars() {
         if key.starts_with("SEALED_SECRETS_") {
             cmd.env_remove(key);

@@ -2,14 +2,17 @@
 //! (upstream answers 500 with an empty body).
 
 use super::{ApiState, MAX_BODY_BYTES};
+use crate::metrics::Origin;
 use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sealed_common::codec::{Format, KindError, SEALED_SECRET, decode_kind, to_text};
+use sealed_common::crypto::RsaBudget;
 use sealed_common::reseal::{ResealError, check_opens, reseal};
 use sealed_common::sealed_secret::{API_VERSION, KIND};
+use sealed_common::unseal::UnsealError;
 use sealed_common::{RsaPrivateKey, SealedSecret};
 use serde::Serialize;
 use std::net::SocketAddr;
@@ -121,27 +124,43 @@ pub async fn keys(State(state): State<ApiState>) -> Response {
     Json(KeyList { keys }).into_response()
 }
 
-/// `/v1/verify`: 200 when every sealed value opens, 409 when one does not. Templates
-/// are not rendered (that would make this an oracle on the plaintext).
+/// An error answer made off the runtime: status and one-line text (small, unlike a
+/// `Response`).
+type Refusal = (StatusCode, String);
+
+/// The answer for a SealedSecret that does not open: 409 (as upstream), or 413 when it
+/// needs more RSA work than one SealedSecret may take.
+fn refused(error: &UnsealError) -> Refusal {
+    match error {
+        UnsealError::OverBudget { .. } => (StatusCode::PAYLOAD_TOO_LARGE, error.to_string()),
+        _ => (StatusCode::CONFLICT, error.to_string()),
+    }
+}
+
+/// `/v1/verify`: 200 when every sealed value opens, 409 when one does not (the first
+/// such value named). Templates are not rendered (that would make this an oracle on the
+/// plaintext).
 pub async fn verify(State(state): State<ApiState>, request: Request) -> Response {
-    let sealed = match admit_and_decode(&state, request, VERIFY).await {
-        Ok(sealed) => sealed,
+    let body = match admit_and_read(&state, request, VERIFY).await {
+        Ok(body) => body,
         Err(response) => return response,
     };
-    let hint = sealed
-        .status
-        .as_ref()
-        .and_then(|s| s.key_fingerprint.clone());
-    let keys = state.registry.keys_for(hint.as_deref());
+    let registry = Arc::clone(&state.registry);
     let accept_v1_data = state.accept_v1_data;
-    let outcome = run_blocking(&state, move || {
+    let outcome = run_blocking(&state, move |budget| {
+        let sealed = decode_one(&body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+        let hint = sealed
+            .status
+            .as_ref()
+            .and_then(|s| s.key_fingerprint.clone());
+        let keys = registry.keys_for(hint.as_deref());
         let private: Vec<&RsaPrivateKey> = keys.iter().map(|k| &k.private_key).collect();
-        check_opens(&sealed, &private, accept_v1_data).map_err(|e| e.to_string())
+        check_opens(&sealed, &private, accept_v1_data, budget).map_err(|e| refused(&e))
     })
     .await;
     match outcome {
         Ok(Ok(_)) => StatusCode::OK.into_response(),
-        Ok(Err(reason)) => text(StatusCode::CONFLICT, reason),
+        Ok(Err((status, reason))) => text(status, reason),
         Err(response) => response,
     }
 }
@@ -149,8 +168,8 @@ pub async fn verify(State(state): State<ApiState>, request: Request) -> Response
 /// `/v1/rotate`: the same SealedSecret with every value sealed with the newest key,
 /// templates and metadata kept, scope from the object's own annotations.
 pub async fn rotate(State(state): State<ApiState>, request: Request) -> Response {
-    let sealed = match admit_and_decode(&state, request, ROTATE).await {
-        Ok(sealed) => sealed,
+    let body = match admit_and_read(&state, request, ROTATE).await {
+        Ok(body) => body,
         Err(response) => return response,
     };
     let Some(sealing) = state.registry.sealing_key() else {
@@ -158,16 +177,19 @@ pub async fn rotate(State(state): State<ApiState>, request: Request) -> Response
     };
     let keys = state.registry.keys_for(Some(&sealing.fingerprint));
     let accept_v1_data = state.accept_v1_data;
-    let outcome = run_blocking(&state, move || {
+    let outcome = run_blocking(&state, move |budget| {
+        let sealed = decode_one(&body).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
         let private: Vec<&RsaPrivateKey> = keys.iter().map(|k| &k.private_key).collect();
         // keys_for puts the hinted (sealing) key first.
-        reseal(&sealed, &private, 0, accept_v1_data)
+        reseal(&sealed, &private, 0, accept_v1_data, budget).map_err(|e| match e {
+            ResealError::Unseal(e) => refused(&e),
+            e => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        })
     })
     .await;
     let resealed = match outcome {
         Ok(Ok(resealed)) => resealed,
-        Ok(Err(ResealError::Unseal(e))) => return text(StatusCode::CONFLICT, e.to_string()),
-        Ok(Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err((status, reason))) => return text(status, reason),
         Err(response) => return response,
     };
     let rendered = serde_json::to_value(&resealed.sealed)
@@ -182,12 +204,13 @@ pub async fn rotate(State(state): State<ApiState>, request: Request) -> Response
     }
 }
 
-/// Rate limit, body cap, then one SealedSecret out of the body.
-async fn admit_and_decode(
+/// Rate limit, readiness, then the body (capped). Decoding it is CPU work in
+/// proportion to its size, so it is done in the RSA pool with the rest.
+async fn admit_and_read(
     state: &ApiState,
     request: Request,
     path: &'static str,
-) -> Result<SealedSecret, Response> {
+) -> Result<Vec<u8>, Response> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -214,8 +237,7 @@ async fn admit_and_decode(
             "not ready: the sealing keys are not loaded yet",
         ));
     }
-    let body = read_body(state, request).await?;
-    decode_one(&body).map_err(|e| text(StatusCode::BAD_REQUEST, e))
+    read_body(state, request).await
 }
 
 async fn read_body(state: &ApiState, request: Request) -> Result<Vec<u8>, Response> {
@@ -267,20 +289,26 @@ fn decode_one(body: &[u8]) -> Result<SealedSecret, String> {
     }
 }
 
-/// Runs RSA work on the blocking pool, at most one job per core (shared with the
-/// reconcilers).
+/// Runs RSA work on the blocking pool under the API's own semaphore (not the
+/// reconcilers'), within the RSA budget of one SealedSecret, and counts the decryptions.
+/// The job holds its permit to the end even when the request times out and is dropped.
 async fn run_blocking<T: Send + 'static>(
     state: &ApiState,
-    job: impl FnOnce() -> T + Send + 'static,
+    job: impl FnOnce(&RsaBudget) -> T + Send + 'static,
 ) -> Result<T, Response> {
     let failed = |e: String| text(StatusCode::INTERNAL_SERVER_ERROR, e);
     let permit = Arc::clone(&state.cpu)
         .acquire_owned()
         .await
         .map_err(|e| failed(e.to_string()))?;
+    let metrics = Arc::clone(&state.metrics);
+    let limit = state.max_rsa_decryptions;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        job()
+        let budget = RsaBudget::new(limit);
+        let out = job(&budget);
+        metrics.rsa_decryptions(Origin::Http, budget.used());
+        out
     })
     .await
     .map_err(|e| failed(format!("worker failed: {e}")))

@@ -1,16 +1,20 @@
 //! The rate limit of `/v1/verify` and `/v1/rotate`, per client and path.
 //!
 //! The client is the peer address of the connection. `X-Forwarded-For` is believed only
-//! when the peer is a listed trusted proxy (such as the API server, whose service proxy
-//! appends the real client's address), and then read from the right: entries further
-//! left were written by the client and prove nothing. Upstream keys its limiter on the
-//! whole header, so a client that sends a new value each time is never limited.
+//! when the peer is a trusted proxy, and then read from the right: entries further left
+//! were written by the client and prove nothing. Trusted are the addresses of
+//! `--rate-limit-trusted-proxies` and, without any setting, the API server's own
+//! addresses (read from its EndpointSlice, see `apiserver.rs`): its service proxy, which
+//! `kubeseal` goes through, appends the real client's address. Upstream keys its
+//! limiter on the whole header, so a client that sends a new value each time is never
+//! limited.
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroU32;
+use std::sync::RwLock;
 use std::time::Duration;
 
 /// Past this many tracked clients, idle entries are dropped.
@@ -20,6 +24,8 @@ const MAX_TRACKED: usize = 16_384;
 pub struct ClientLimiter {
     limiter: Option<DefaultKeyedRateLimiter<(IpAddr, &'static str)>>,
     trusted: Vec<IpNet>,
+    /// The API server's addresses, as last read; trusted like `trusted`.
+    api_servers: RwLock<Vec<IpNet>>,
 }
 
 impl ClientLimiter {
@@ -30,7 +36,29 @@ impl ClientLimiter {
             let burst = NonZeroU32::new(burst.saturating_add(1)).unwrap_or(NonZeroU32::MIN);
             DefaultKeyedRateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
-        ClientLimiter { limiter, trusted }
+        ClientLimiter {
+            limiter,
+            trusted,
+            api_servers: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Trusts `X-Forwarded-For` from these addresses (and no longer from the previous
+    /// ones), besides `--rate-limit-trusted-proxies`.
+    pub fn set_api_servers(&self, addresses: &[IpAddr]) {
+        let nets = addresses
+            .iter()
+            .map(|ip| IpNet::from(canonical(*ip)))
+            .collect();
+        *self.api_servers.write().unwrap_or_else(|p| p.into_inner()) = nets;
+    }
+
+    /// The API server addresses trusted now.
+    pub fn api_servers(&self) -> Vec<IpNet> {
+        self.api_servers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Admits one request to `path` from `client`, or says how long to wait.
@@ -48,7 +76,17 @@ impl ClientLimiter {
 
     /// The client a request comes from.
     pub fn client(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> IpAddr {
-        client_address(peer, forwarded_for, &self.trusted)
+        let api_servers = self.api_servers.read().unwrap_or_else(|p| p.into_inner());
+        if api_servers.is_empty() {
+            return client_address(peer, forwarded_for, &self.trusted);
+        }
+        let trusted: Vec<IpNet> = self
+            .trusted
+            .iter()
+            .chain(api_servers.iter())
+            .copied()
+            .collect();
+        client_address(peer, forwarded_for, &trusted)
     }
 }
 
@@ -153,5 +191,20 @@ mod tests {
         for _ in 0..100 {
             assert!(off.check(a, "/v1/verify").is_ok());
         }
+    }
+
+    #[test]
+    fn api_server_addresses_are_trusted_besides_the_flag_and_replaced_on_refresh() {
+        let limiter = ClientLimiter::new(2, 2, parse_trusted_proxies("192.168.1.0/24").unwrap());
+        let via = |peer: &str| limiter.client(Some(ip(peer)), Some("6.6.6.6, 203.0.113.9"));
+        assert_eq!(via("10.0.0.1"), ip("10.0.0.1"));
+        assert_eq!(via("192.168.1.5"), ip("203.0.113.9"));
+        limiter.set_api_servers(&[ip("10.0.0.1"), ip("::ffff:10.0.0.2")]);
+        assert_eq!(via("10.0.0.1"), ip("203.0.113.9"));
+        assert_eq!(via("::ffff:10.0.0.2"), ip("203.0.113.9"));
+        assert_eq!(via("10.0.0.3"), ip("10.0.0.3"));
+        assert_eq!(via("192.168.1.5"), ip("203.0.113.9"));
+        limiter.set_api_servers(&[ip("10.0.0.2")]);
+        assert_eq!(via("10.0.0.1"), ip("10.0.0.1"));
     }
 }

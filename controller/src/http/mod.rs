@@ -2,6 +2,7 @@
 //! key inventory, and the verify and rotate checks `kubeseal` reaches through the API
 //! server's service proxy; and the metrics server (`--listen-metrics-addr`).
 
+pub mod apiserver;
 mod handlers;
 pub mod limit;
 
@@ -28,17 +29,35 @@ use tower_http::timeout::TimeoutLayer;
 /// at 1.5 MiB; anything larger cannot be a real one.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
+/// Connections served at once by one server. Each may hold a request body of up to
+/// [`MAX_BODY_BYTES`], so this also bounds the memory requests can take (128 MiB).
+/// `kubeseal` makes one request at a time, and the API server's proxy reuses its
+/// connections: 64 is far above real use.
+pub const MAX_CONNECTIONS: usize = 64;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
     pub registry: Arc<KeyRegistry>,
     pub limiter: Arc<ClientLimiter>,
     pub metrics: Arc<Metrics>,
-    /// Bounds RSA work, shared with the reconcilers.
+    /// Bounds the RSA work of `/v1/verify` and `/v1/rotate`: the API's own pool
+    /// ([`rsa_pool`]), never the reconcilers', so requests cannot starve unsealing.
     pub cpu: Arc<Semaphore>,
+    /// RSA decryptions one request may take
+    /// (`sealed_common::crypto::MAX_RSA_DECRYPTIONS`, as a reconcile).
+    pub max_rsa_decryptions: usize,
     pub accept_v1_data: bool,
     /// Time allowed to receive a request body (`--read-timeout`).
     pub read_timeout: Duration,
+}
+
+/// The API's pool for RSA work: half the cores, at least one. The reconcilers keep
+/// their own pool of one job per core; on two cores a flood of requests then takes at
+/// most one core from them.
+pub fn rsa_pool() -> Arc<Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Arc::new(Semaphore::new((cores / 2).max(1)))
 }
 
 /// `--read-timeout` and `--write-timeout`, as Go's http.Server applies them.
@@ -132,12 +151,20 @@ pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
 /// Serves `app` on `listener` until `stop` turns true, then lets open requests finish.
 /// Each connection gets the peer address (for the rate limiter) and a header read
 /// timeout, which `axum::serve` lacks (slow clients could hold connections forever).
+///
+/// At most `max_connections` are served at once. A connection past that is answered
+/// 503 at once and closed, rather than left waiting: a connection not accepted waits in
+/// the kernel's backlog with no answer until the client gives up, and the kubelet's
+/// probes would wait behind the flood; refusing costs one write and tells the client
+/// to retry.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     read_timeout: Duration,
+    max_connections: usize,
     mut stop: watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(Semaphore::new(max_connections));
     let (closing_tx, closing_rx) = watch::channel(false);
     loop {
         let accepted = tokio::select! {
@@ -152,6 +179,10 @@ pub async fn serve(
                 continue;
             }
         };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            refuse(&stream, peer);
+            continue;
+        };
         let service =
             app.clone()
                 .map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
@@ -162,6 +193,7 @@ pub async fn serve(
                 });
         let mut closing = closing_rx.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(read_timeout)
@@ -177,6 +209,18 @@ pub async fn serve(
         });
     }
     let _ = closing_tx.send(true);
+}
+
+/// Answers a connection past [`MAX_CONNECTIONS`] without reading it. A fresh socket's
+/// send buffer takes these few bytes at once; if not, it is just closed.
+fn refuse(stream: &tokio::net::TcpStream, peer: SocketAddr) {
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 41\r\n\r\ntoo many connections; retry in a second\r\n";
+    tracing::debug!(%peer, "too many connections: refused");
+    // Closing a socket with unread input resets it, and the client may then lose the
+    // answer: drop what has arrived first.
+    let mut sink = [0u8; 4096];
+    let _ = stream.try_read(&mut sink);
+    let _ = stream.try_write(BUSY);
 }
 
 async fn turned_true(flag: &mut watch::Receiver<bool>) {
@@ -197,6 +241,6 @@ pub async fn spawn_server(
         .map_err(|e| anyhow::anyhow!("{what}: cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "{what} serving");
-    tokio::spawn(serve(listener, app, read_timeout, stop));
+    tokio::spawn(serve(listener, app, read_timeout, MAX_CONNECTIONS, stop));
     Ok(bound)
 }

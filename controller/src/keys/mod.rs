@@ -81,8 +81,35 @@ impl KeyEntry {
 /// Where a key Secret was found: by label, or the legacy Secret named like the prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    Labelled = 0,
-    Legacy = 1,
+    Labelled,
+    Legacy,
+}
+
+/// One `T` per [`Source`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerSource<T> {
+    pub labelled: T,
+    pub legacy: T,
+}
+
+impl<T> PerSource<T> {
+    pub fn get_mut(&mut self, source: Source) -> &mut T {
+        match source {
+            Source::Labelled => &mut self.labelled,
+            Source::Legacy => &mut self.legacy,
+        }
+    }
+
+    pub fn get(&self, source: Source) -> &T {
+        match source {
+            Source::Labelled => &self.labelled,
+            Source::Legacy => &self.legacy,
+        }
+    }
+
+    pub fn both(&self) -> [&T; 2] {
+        [&self.labelled, &self.legacy]
+    }
 }
 
 /// Changes observers can wait for.
@@ -96,8 +123,8 @@ pub struct Revision {
 
 #[derive(Default)]
 struct State {
-    by_source: [BTreeMap<String, Arc<KeyEntry>>; 2],
-    ready: [bool; 2],
+    by_source: PerSource<BTreeMap<String, Arc<KeyEntry>>>,
+    ready: PerSource<bool>,
     /// Newest first, one entry per fingerprint.
     sorted: Arc<Vec<Arc<KeyEntry>>>,
 }
@@ -149,7 +176,7 @@ impl KeyRegistry {
 
     /// True once both watches have listed their Secrets.
     pub fn is_ready(&self) -> bool {
-        self.read(|s| s.ready.iter().all(|r| *r))
+        self.read(|s| s.ready.both().into_iter().all(|r| *r))
     }
 
     /// Waits until both watches have listed their Secrets.
@@ -256,7 +283,7 @@ impl KeyRegistry {
         match self.entry_for(source, secret) {
             // An unchanged Secret yields the same entry, and `update` signals nothing.
             Some(entry) => self.update(|s| {
-                s.by_source[source as usize].insert(name, entry);
+                s.by_source.get_mut(source).insert(name, entry);
             }),
             None => self.remove(source, &name),
         }
@@ -267,7 +294,8 @@ impl KeyRegistry {
     fn entry_for(&self, source: Source, secret: &Secret) -> Option<Arc<KeyEntry>> {
         let name = secret.metadata.name.as_deref().unwrap_or_default();
         let held = self.read(|s| {
-            s.by_source[source as usize]
+            s.by_source
+                .get(source)
                 .get(name)
                 .filter(|k| k.resource_version == secret.metadata.resource_version)
                 .cloned()
@@ -288,13 +316,15 @@ impl KeyRegistry {
     pub fn insert(&self, source: Source, entry: KeyEntry) {
         let entry = Arc::new(entry);
         self.update(|s| {
-            s.by_source[source as usize].insert(entry.secret_name.clone(), entry);
+            s.by_source
+                .get_mut(source)
+                .insert(entry.secret_name.clone(), entry);
         });
     }
 
     pub fn remove(&self, source: Source, name: &str) {
         self.update(|s| {
-            s.by_source[source as usize].remove(name);
+            s.by_source.get_mut(source).remove(name);
         });
     }
 
@@ -308,8 +338,8 @@ impl KeyRegistry {
             })
             .collect();
         self.update(|s| {
-            s.by_source[source as usize] = fresh;
-            s.ready[source as usize] = true;
+            *s.by_source.get_mut(source) = fresh;
+            *s.ready.get_mut(source) = true;
         });
     }
 
@@ -331,7 +361,7 @@ impl KeyRegistry {
         let was_ready = guard.ready;
         f(&mut guard);
         let mut all: Vec<Arc<KeyEntry>> = Vec::new();
-        for entry in guard.by_source.iter().flat_map(|m| m.values()) {
+        for entry in guard.by_source.both().into_iter().flat_map(|m| m.values()) {
             if !all.iter().any(|k| k.fingerprint == entry.fingerprint) {
                 all.push(Arc::clone(entry));
             }
@@ -359,7 +389,7 @@ impl KeyRegistry {
                 .zip(guard.sorted.iter())
                 .any(|(a, b)| !Arc::ptr_eq(a, b));
         guard.sorted = Arc::new(all);
-        if !guard.ready.iter().all(|r| *r) {
+        if !guard.ready.both().into_iter().all(|r| *r) {
             // Keys seen during the first list are not "added" for retry purposes.
             added = false;
         }

@@ -3,7 +3,7 @@
 //! them once at start; here added, changed, relabelled or deleted keys take effect
 //! at once.
 
-use super::{KeyRegistry, Source};
+use super::{KeyRegistry, PerSource, Source};
 use crate::backoff::WatchBackoff;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
@@ -34,13 +34,13 @@ pub async fn run_key_watch(
     .backoff(WatchBackoff::new())
     .map(|e| (Source::Legacy, e));
     let mut events = std::pin::pin!(stream::select(labelled, legacy));
-    let mut buffers: [Vec<Secret>; 2] = [Vec::new(), Vec::new()];
+    let mut buffers: PerSource<Vec<Secret>> = PerSource::default();
     while let Some((source, event)) = events.next().await {
         match event {
-            Ok(Event::Init) => buffers[source as usize].clear(),
-            Ok(Event::InitApply(secret)) => buffers[source as usize].push(secret),
+            Ok(Event::Init) => buffers.get_mut(source).clear(),
+            Ok(Event::InitApply(secret)) => buffers.get_mut(source).push(secret),
             Ok(Event::InitDone) => {
-                let listed = std::mem::take(&mut buffers[source as usize]);
+                let listed = std::mem::take(buffers.get_mut(source));
                 registry.replace(source, &listed);
             }
             Ok(Event::Apply(secret)) => registry.apply(source, &secret),

@@ -30,6 +30,9 @@ pub struct Settings {
     pub omit_secret_labels: bool,
     /// The `reportingInstance` of events (the pod's name).
     pub instance: Option<String>,
+    /// RSA decryptions one SealedSecret may take per reconcile
+    /// (`sealed_common::crypto::MAX_RSA_DECRYPTIONS`; lower in tests).
+    pub max_rsa_decryptions: usize,
 }
 
 impl Default for Settings {
@@ -41,6 +44,7 @@ impl Default for Settings {
             templates: None,
             omit_secret_labels: false,
             instance: None,
+            max_rsa_decryptions: sealed_common::crypto::MAX_RSA_DECRYPTIONS,
         }
     }
 }

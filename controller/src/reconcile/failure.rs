@@ -13,6 +13,10 @@ pub enum Failure {
     /// Decryption or template failure (upstream's texts).
     #[error("{0}")]
     Unseal(String),
+    /// The templates ran out of the object's budget (steps, work, bcrypt hashes,
+    /// output): the same spec fails the same way, so retrying cannot help.
+    #[error("{0}")]
+    OverBudget(String),
     /// A Secret of that name belongs to someone else.
     #[error("failed update: {0}")]
     Unmanaged(String),
@@ -49,7 +53,9 @@ impl Failure {
     pub fn next(&self) -> Next {
         match self {
             Failure::Unseal(_) => Next::RetryLimited,
-            Failure::Unmanaged(_) | Failure::Immutable(_) => Next::WaitForChange,
+            Failure::Unmanaged(_) | Failure::Immutable(_) | Failure::OverBudget(_) => {
+                Next::WaitForChange
+            }
             Failure::NotLeader => Next::Drop,
             Failure::Api(error) => match error.class() {
                 Class::Conflict | Class::NotFound => Next::RetryQuietly,
@@ -69,7 +75,7 @@ impl Failure {
     /// The `reason` label of `unseal_errors_total`.
     pub fn metric_reason(&self) -> ErrorReason {
         match self {
-            Failure::Unseal(_) => ErrorReason::Unseal,
+            Failure::Unseal(_) | Failure::OverBudget(_) => ErrorReason::Unseal,
             Failure::Unmanaged(_) => ErrorReason::Unmanaged,
             Failure::Immutable(_) | Failure::Api(_) | Failure::NotLeader => ErrorReason::Update,
         }
@@ -144,6 +150,9 @@ mod tests {
         assert_eq!(delays, [1, 2, 4, 8, 16]);
         assert_eq!(retry_delay(Next::RetryLimited, 30), Some(UNSEAL_RETRY_CAP));
         assert_eq!(retry_delay(Next::WaitForChange, 1), None);
+        // Over its template budget an object fails the same way every time.
+        assert_eq!(Failure::OverBudget("x".into()).next(), Next::WaitForChange);
+        assert_eq!(Failure::Unseal("x".into()).next(), Next::RetryLimited);
         assert_eq!(retry_delay(Next::Drop, 1), None);
     }
 }

@@ -148,7 +148,7 @@ async fn failed(
     // One event per new failure: not again while the status already says it.
     if status.is_some() || !ctx.settings.update_status {
         let (reason, action, note) = match &failure {
-            Failure::Unseal(_) => (
+            Failure::Unseal(_) | Failure::OverBudget(_) => (
                 REASON_UNSEAL_FAILED,
                 "Unseal",
                 format!("Failed to unseal: {message}"),

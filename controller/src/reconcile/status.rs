@@ -26,23 +26,24 @@ pub fn next_status(
         _ => status.key_fingerprint.clone(),
     };
     let conditions = status.conditions.get_or_insert_with(Vec::new);
-    let existing = conditions.iter().position(|c| c.type_ == SYNCED);
-    let unchanged = existing.is_some_and(|i| {
-        let c = &conditions[i];
+    let existing = conditions.iter().find(|c| c.type_ == SYNCED);
+    let unchanged = existing.is_some_and(|c| {
         c.status == value && c.message.as_deref().filter(|m| !m.is_empty()) == message.as_deref()
     }) && status.observed_generation == generation
         && (!compare_fingerprint || status.key_fingerprint == fingerprint);
     if unchanged {
         return None;
     }
-    let index = existing.unwrap_or_else(|| {
+    if !conditions.iter().any(|c| c.type_ == SYNCED) {
         conditions.push(SealedSecretCondition {
             type_: SYNCED.to_owned(),
             ..SealedSecretCondition::default()
         });
-        conditions.len() - 1
-    });
-    let condition = &mut conditions[index];
+    }
+    let Some(condition) = conditions.iter_mut().find(|c| c.type_ == SYNCED) else {
+        // Pushed just above.
+        return None;
+    };
     if condition.status != value {
         condition.status = value.to_owned();
         condition.last_transition_time = Some(now.clone());

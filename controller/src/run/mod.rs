@@ -13,7 +13,9 @@ pub use loops::{LoopSpec, run_loop};
 
 use crate::flags::{Flags, parse_key_values, parse_trusted_proxies};
 use crate::http::limit::ClientLimiter;
-use crate::http::{ApiState, Timeouts, listen_address, metrics_router, router, spawn_server};
+use crate::http::{
+    ApiState, Timeouts, apiserver, listen_address, metrics_router, router, rsa_pool, spawn_server,
+};
 use crate::keys::{KeyGenerator, KeyOrder, KeyRegistry, parse_cutoff_time, run_key_watch};
 use crate::leader::{ElectionConfig, Leadership, default_identity, release, run_election};
 use crate::reconcile::{Context, Settings};
@@ -234,9 +236,10 @@ fn settings(flags: &Flags) -> Settings {
         accept_v1_data: flags.accept_deprecated_v1_data,
         update_status: flags.update_status,
         max_unseal_retries: flags.max_unseal_retries,
-        templates: Some(Arc::new(gotemplate::render)),
+        templates: Some(Arc::new(gotemplate::Engine::new())),
         omit_secret_labels: flags.metrics_omit_secret_labels,
         instance: std::env::var("POD_NAME").ok(),
+        max_rsa_decryptions: sealed_common::crypto::MAX_RSA_DECRYPTIONS,
     }
 }
 
@@ -267,15 +270,25 @@ async fn start_http(
         read: go_timeout(flags.read_timeout),
         write: go_timeout(flags.write_timeout),
     };
+    let limiter = Arc::new(ClientLimiter::new(
+        flags.rate_limit,
+        flags.rate_limit_burst,
+        trusted_proxies,
+    ));
+    if flags.rate_limit > 0 {
+        tokio::spawn(apiserver::keep_current(
+            ctx.client.clone(),
+            Arc::clone(&limiter),
+            apiserver::REFRESH,
+            stop.clone(),
+        ));
+    }
     let state = ApiState {
         registry: Arc::clone(&ctx.registry),
-        limiter: Arc::new(ClientLimiter::new(
-            flags.rate_limit,
-            flags.rate_limit_burst,
-            trusted_proxies,
-        )),
+        limiter,
         metrics: Arc::clone(&ctx.metrics),
-        cpu: Arc::clone(&ctx.cpu),
+        cpu: rsa_pool(),
+        max_rsa_decryptions: sealed_common::crypto::MAX_RSA_DECRYPTIONS,
         accept_v1_data: flags.accept_deprecated_v1_data,
         read_timeout: timeouts.read,
     };

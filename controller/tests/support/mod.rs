@@ -619,33 +619,24 @@ impl State {
                     "leases",
                     name,
                 ],
-            ) if self.lease_conflicts > 0 => {
-                self.lease_conflicts -= 1;
-                status(
-                    409,
-                    "Conflict",
-                    &format!(
-                        "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
-                    ),
+            ) => {
+                if self.lease_conflicts > 0 {
+                    self.lease_conflicts -= 1;
+                    return status(
+                        409,
+                        "Conflict",
+                        &format!(
+                            "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+                        ),
+                    );
+                }
+                self.replace(
+                    Table::Leases,
+                    (ns.to_string(), name.to_string()),
+                    body,
+                    |_, _| None,
                 )
             }
-            (
-                "PUT",
-                [
-                    "apis",
-                    "coordination.k8s.io",
-                    "v1",
-                    "namespaces",
-                    ns,
-                    "leases",
-                    name,
-                ],
-            ) => self.replace(
-                Table::Leases,
-                (ns.to_string(), name.to_string()),
-                body,
-                |_, _| None,
-            ),
             ("POST", ["apis", "events.k8s.io", "v1", "namespaces", ns, "events"]) => {
                 if let Some(refused) = self.refuse_create(ns, "events", "e") {
                     return refused;

@@ -109,9 +109,12 @@ fn items<'v>(v: &'v Value, what: &str) -> Result<&'v [Value], String> {
 fn dict(ctx: &mut Ctx<'_>, a: &[Value]) -> FnResult {
     let mut entries = BTreeMap::new();
     for pair in a.chunks(2) {
-        let key = ctx.strval(&pair[0])?;
-        let value = pair.get(1).cloned().unwrap_or_else(|| Value::str(""));
-        entries.insert(key, value);
+        let (key, value) = match pair {
+            [k, v] => (k, v.clone()),
+            [k] => (k, Value::str("")),
+            _ => continue,
+        };
+        entries.insert(ctx.strval(key)?, value);
     }
     ctx.check_len(entries.len())?;
     Ok(ctx.map(false, entries))
@@ -208,17 +211,18 @@ fn values(ctx: &mut Ctx<'_>, a: &[Value]) -> FnResult {
 }
 
 fn dig(_: &mut Ctx<'_>, a: &[Value]) -> FnResult {
-    if a.len() < 3 {
+    let [path @ .., default, last] = a else {
+        return Err("dig needs at least three arguments".into());
+    };
+    if path.is_empty() {
         return Err("dig needs at least three arguments".into());
     }
-    let Some(mut dict) = map_arg(&a[a.len() - 1]).filter(|m| !m.strings).cloned() else {
+    let Some(mut dict) = map_arg(last).filter(|m| !m.strings).cloned() else {
         return Err(format!(
             "interface conversion: interface {{}} is {}, not map[string]interface {{}}",
-            a[a.len() - 1].type_name()
+            last.type_name()
         ));
     };
-    let default = &a[a.len() - 2];
-    let path = &a[..a.len() - 2];
     for (n, key) in path.iter().enumerate() {
         let Value::Str(k) = key else {
             return Err(format!(
@@ -380,7 +384,10 @@ fn slice(ctx: &mut Ctx<'_>, a: &[Value]) -> FnResult {
     let start = a.get(1).map_or(0, to_int);
     let end = a.get(2).map_or(l.len() as i64, to_int);
     match (usize::try_from(start), usize::try_from(end)) {
-        (Ok(s), Ok(e)) if s <= e && e <= l.len() => ctx.list(l[s..e].to_vec()),
+        (Ok(s), Ok(e)) if s <= e => match l.get(s..e) {
+            Some(part) => ctx.list(part.to_vec()),
+            None => Err("reflect: slice index out of range".into()),
+        },
         _ => Err("reflect: slice index out of range".into()),
     }
 }

@@ -111,11 +111,12 @@ fn float_to_int(f: f64) -> i64 {
 fn trim_zero_decimal(s: &str) -> &str {
     let b = s.as_bytes();
     let mut found_zero = false;
-    for i in (0..b.len()).rev() {
-        match b[i] {
+    for (i, c) in b.iter().enumerate().rev() {
+        match c {
             b'.' => {
                 if found_zero {
-                    return &s[..i];
+                    // '.' is ASCII, so `i` is a char boundary.
+                    return s.get(..i).unwrap_or(s);
                 }
             }
             b'0' => found_zero = true,

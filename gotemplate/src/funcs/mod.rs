@@ -14,9 +14,9 @@ mod random;
 mod regex;
 mod strings;
 
-use super::Limits;
 use super::gofmt::{self, FmtError};
 use super::value::{MapObj, Value};
+use super::{Exhausted, Limits, Spent};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::LazyLock;
@@ -104,33 +104,38 @@ pub(crate) fn names() -> Vec<&'static str> {
 /// done), compiled regexes, the template's literals.
 pub(crate) struct Ctx<'a> {
     pub(crate) limits: Limits,
-    work: usize,
+    /// The shared budgets used so far, by earlier renders too.
+    pub(crate) spent: Spent,
+    /// The shared budget that ran out, if one did.
+    pub(crate) exhausted: Option<Exhausted>,
     maps: Vec<Rc<MapObj>>,
     pub(crate) regexes: HashMap<Vec<u8>, Option<Rc<::regex::bytes::Regex>>>,
-    pub(crate) bcrypt_calls: u32,
     pub(crate) literals: &'a HashSet<Vec<u8>>,
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(limits: Limits, literals: &'a HashSet<Vec<u8>>) -> Self {
+    pub(crate) fn new(limits: Limits, spent: Spent, literals: &'a HashSet<Vec<u8>>) -> Self {
         Ctx {
             limits,
-            work: 0,
+            spent,
+            exhausted: None,
             maps: Vec::new(),
             regexes: HashMap::new(),
-            bcrypt_calls: 0,
             literals,
         }
     }
 
-    /// Counts `n` bytes of work; fails once the render has done too much.
+    /// Records that a shared budget ran out; the message says which.
+    pub(crate) fn exhaust(&mut self, what: Exhausted) -> String {
+        self.exhausted = Some(what);
+        what.to_string()
+    }
+
+    /// Counts `n` bytes of work; fails once the renders have done too much.
     pub(crate) fn charge(&mut self, n: usize) -> Result<(), String> {
-        self.work = self.work.saturating_add(n);
-        if self.work > self.limits.max_work {
-            return Err(format!(
-                "template exceeds the work limit ({} bytes processed)",
-                self.limits.max_work
-            ));
+        self.spent.work = self.spent.work.saturating_add(n);
+        if self.spent.work > self.limits.max_work {
+            return Err(self.exhaust(Exhausted::Work(self.limits.max_work)));
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! capped per render (each hash costs ~2^10 Blowfish key setups).
 
 use super::{Ctx, FnResult, P, Registry, i, s};
+use crate::Exhausted;
 use crate::unicode::{push_rune, runes};
 use crate::value::Value;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -67,17 +68,20 @@ fn below(n: u64) -> Result<u64, String> {
 fn uuidv4(ctx: &mut Ctx<'_>, _: &[Value]) -> FnResult {
     let mut b = [0u8; 16];
     fill(&mut b)?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let text = format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    );
+    // RFC 4122 version 4, variant 10.
+    if let Some(v) = b.get_mut(6) {
+        *v = (*v & 0x0f) | 0x40;
+    }
+    if let Some(v) = b.get_mut(8) {
+        *v = (*v & 0x3f) | 0x80;
+    }
+    let mut text = String::with_capacity(36);
+    for (k, x) in b.iter().enumerate() {
+        if matches!(k, 4 | 6 | 8 | 10) {
+            text.push('-');
+        }
+        text.push_str(&format!("{x:02x}"));
+    }
     ctx.string(text.into_bytes())
 }
 
@@ -91,7 +95,8 @@ fn random_string(ctx: &mut Ctx<'_>, n: i64, set: &[u8]) -> FnResult {
     ctx.charge(n.saturating_mul(8))?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        out.push(set[below(set.len() as u64)? as usize]);
+        let k = below(set.len() as u64)? as usize;
+        out.extend(set.get(k));
     }
     ctx.string(out)
 }
@@ -138,13 +143,10 @@ fn shuffle(ctx: &mut Ctx<'_>, a: &[Value]) -> FnResult {
 
 /// golang.org/x/crypto/bcrypt at DefaultCost, `$2a$` form; Sprig prints errors.
 fn bcrypt_hash(ctx: &mut Ctx<'_>, password: &[u8]) -> Result<Vec<u8>, String> {
-    if ctx.bcrypt_calls >= ctx.limits.max_bcrypt {
-        return Err(format!(
-            "too many bcrypt hashes in one template (limit {})",
-            ctx.limits.max_bcrypt
-        ));
+    if ctx.spent.bcrypt >= ctx.limits.max_bcrypt {
+        return Err(ctx.exhaust(Exhausted::Bcrypt(ctx.limits.max_bcrypt)));
     }
-    ctx.bcrypt_calls += 1;
+    ctx.spent.bcrypt += 1;
     if password.len() > 72 {
         return Ok(
             b"failed to encrypt string with bcrypt: bcrypt: password length exceeds 72 bytes"
@@ -174,12 +176,13 @@ fn htpasswd(ctx: &mut Ctx<'_>, a: &[Value]) -> FnResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Spent;
     use std::collections::HashSet;
 
     #[test]
     fn random_values_have_the_right_shape() {
         let lits = HashSet::new();
-        let mut ctx = Ctx::new(crate::Limits::default(), &lits);
+        let mut ctx = Ctx::new(crate::Limits::default(), Spent::default(), &lits);
         let u = uuidv4(&mut ctx, &[]).unwrap();
         let u = String::from_utf8(u.as_bytes().to_vec()).unwrap();
         assert_eq!(u.len(), 36);
@@ -204,13 +207,17 @@ mod tests {
             max_bcrypt: 1,
             ..Default::default()
         };
-        let mut ctx = Ctx::new(limits, &lits);
+        let mut ctx = Ctx::new(limits, Spent::default(), &lits);
         let line = htpasswd(&mut ctx, &[Value::str("admin"), Value::str("s3cret")]).unwrap();
         let line = String::from_utf8(line.as_bytes().to_vec()).unwrap();
         let hash = line.strip_prefix("admin:").unwrap();
         assert!(hash.starts_with("$2a$10$"));
         assert!(bcrypt::verify("s3cret", hash).unwrap());
-        assert!(htpasswd(&mut ctx, &[Value::str("a"), Value::str("b")]).is_err());
+        assert_eq!(
+            htpasswd(&mut ctx, &[Value::str("a"), Value::str("b")]).unwrap_err(),
+            "more than 1 bcrypt/htpasswd calls"
+        );
+        assert_eq!(ctx.exhausted, Some(Exhausted::Bcrypt(1)));
         let bad = htpasswd(&mut ctx, &[Value::str("a:b"), Value::str("b")]).unwrap();
         assert_eq!(bad.as_bytes(), b"invalid username: a:b");
     }

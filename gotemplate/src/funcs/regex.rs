@@ -197,12 +197,12 @@ fn split(ctx: &mut Ctx<'_>, a: &[Value]) -> FnResult {
         }
         end = m.start();
         if m.end() != 0 {
-            out.push(hay[beg..end].to_vec());
+            out.push(hay.get(beg..end).unwrap_or_default().to_vec());
         }
         beg = m.end();
     }
     if end != hay.len() {
-        out.push(hay[beg..].to_vec());
+        out.push(hay.get(beg..).unwrap_or_default().to_vec());
     }
     ctx.check_len(out.len())?;
     ctx.strings_list(out)
