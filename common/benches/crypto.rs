@@ -168,7 +168,7 @@ fn bench_unseal_item(c: &mut Criterion) {
     g.bench_function("rsa_oaep_only", |b| {
         let f = fixtures();
         let raw = sealed_common::crypto::decode_base64(sealed()).expect("base64");
-        let (rsa, _) = sealed_common::crypto::split(&raw).expect("split");
+        let (rsa, _) = sealed_common::envelope::split(&raw).expect("split");
         b.iter(|| {
             f.a.oaep_decrypt_session_key(black_box(rsa), LABEL)
                 .expect("open")

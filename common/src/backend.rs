@@ -40,6 +40,8 @@ pub enum BackendError {
 pub struct RsaPublicKey {
     oaep: std::sync::Arc<OaepPublicEncryptingKey>,
     spki_der: Vec<u8>,
+    /// SHA-256 of `spki_der`: names the key in multi-recipient values.
+    id: [u8; 32],
 }
 
 impl std::fmt::Debug for RsaPublicKey {
@@ -58,6 +60,7 @@ impl RsaPublicKey {
         Ok(RsaPublicKey {
             oaep: std::sync::Arc::new(oaep),
             spki_der: der.to_vec(),
+            id: sha256(der),
         })
     }
 
@@ -68,6 +71,12 @@ impl RsaPublicKey {
 
     pub fn bits(&self) -> usize {
         self.oaep.key_size_bits()
+    }
+
+    /// SHA-256 of the DER `SubjectPublicKeyInfo` (`openssl x509 -pubkey -noout | openssl
+    /// pkey -pubin -outform DER | sha256sum`).
+    pub fn id(&self) -> &[u8; 32] {
+        &self.id
     }
 
     /// RSA-OAEP with SHA-256 for the hash and MGF1, and `label` as the OAEP label.

@@ -5,8 +5,11 @@
 //! ```
 //!
 //! A fresh 32-byte session key per value, so the GCM nonce is all zeros; no AAD.
+//! A value may also have several recipients (the `envelope` module has the layout;
+//! `recipients` seals it); the functions here open both layouts.
 
 use crate::backend::{self, BackendError, RsaPrivateKey, RsaPublicKey};
+use crate::envelope::{self, Envelope, LayoutError};
 use base64::Engine;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use zeroize::Zeroizing;
@@ -65,12 +68,9 @@ impl Default for RsaBudget {
 pub enum DecryptError {
     #[error("invalid base64 ({0})")]
     Base64(String),
-    #[error("SealedSecret data is too short: {0} bytes, not even the 2-byte length prefix")]
-    TooShort(usize),
-    #[error(
-        "SealedSecret data is too short: the length prefix announces {announced} bytes of RSA ciphertext but only {available} follow (truncated value?)"
-    )]
-    Truncated { announced: usize, available: usize },
+    /// The lengths in the value do not add up (crate::envelope).
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
     #[error("no key could decrypt secret")]
     NoKey,
     /// The object's RSA budget ran out before this value was tried with every key.
@@ -98,19 +98,6 @@ pub fn hybrid_encrypt(
     Ok(out)
 }
 
-/// Splits a sealed value into its RSA and AES parts.
-pub fn split(data: &[u8]) -> Result<(&[u8], &[u8]), DecryptError> {
-    let [high, low, rest @ ..] = data else {
-        return Err(DecryptError::TooShort(data.len()));
-    };
-    let announced = usize::from(u16::from_be_bytes([*high, *low]));
-    rest.split_at_checked(announced)
-        .ok_or(DecryptError::Truncated {
-            announced,
-            available: rest.len(),
-        })
-}
-
 /// Opens a sealed value with the first of `keys` that can, in the order given.
 /// Returns the plaintext and the position of the key that opened it.
 pub fn hybrid_decrypt<'a, I>(
@@ -124,7 +111,9 @@ where
     hybrid_decrypt_within(keys, data, label, &RsaBudget::new(usize::MAX))
 }
 
-/// [`hybrid_decrypt`], each RSA decryption taken from `budget`.
+/// [`hybrid_decrypt`], each RSA decryption taken from `budget`. Opens either layout:
+/// upstream's is tried with every key of the right size; ours only
+/// with the keys its wraps name, so one RSA decryption per value.
 pub fn hybrid_decrypt_within<'a, I>(
     keys: I,
     data: &[u8],
@@ -134,19 +123,49 @@ pub fn hybrid_decrypt_within<'a, I>(
 where
     I: IntoIterator<Item = &'a RsaPrivateKey>,
 {
-    let (rsa, aes) = split(data)?;
-    for (index, key) in keys.into_iter().enumerate() {
-        if key.size_bytes() != rsa.len() {
-            // Cannot be this key's ciphertext: no RSA work.
-            continue;
-        }
-        budget.spend()?;
-        if let Some(session_key) = key.oaep_decrypt_session_key(rsa, label) {
-            // OAEP succeeded, so this is the right key: a GCM failure now means the
-            // value itself is damaged, and no other key can do better.
-            return backend::gcm_open(&session_key, aes)
-                .map(|plain| (plain, index))
-                .map_err(|_| DecryptError::Corrupted);
+    let envelope = envelope::parse(data)?;
+    let opened = open_session_key(keys, &envelope, label, budget)?;
+    // OAEP succeeded, so this is the right key: a GCM failure now means the value
+    // itself is damaged, and no other key can do better.
+    backend::gcm_open(&opened.session_key, envelope.payload)
+        .map(|plain| (plain, opened.key_index))
+        .map_err(|_| DecryptError::Corrupted)
+}
+
+/// A session key recovered from one wrap of a value.
+pub struct OpenedKey {
+    pub session_key: Zeroizing<[u8; backend::SESSION_KEY_LEN]>,
+    /// Position of the key that opened it, in the order the keys were given.
+    pub key_index: usize,
+    /// Which wrap of the value it came from.
+    pub wrap_index: usize,
+}
+
+/// Finds the first of `keys` that unwraps the session key of `envelope`.
+pub fn open_session_key<'a, I>(
+    keys: I,
+    envelope: &Envelope<'_>,
+    label: &[u8],
+    budget: &RsaBudget,
+) -> Result<OpenedKey, DecryptError>
+where
+    I: IntoIterator<Item = &'a RsaPrivateKey>,
+{
+    for (key_index, key) in keys.into_iter().enumerate() {
+        for (wrap_index, wrap) in envelope.wraps.iter().enumerate() {
+            let named_other = wrap.id.is_some_and(|id| id != key.public_key().id());
+            if named_other || key.size_bytes() != wrap.rsa.len() {
+                // Cannot be this key's ciphertext: no RSA work.
+                continue;
+            }
+            budget.spend()?;
+            if let Some(session_key) = key.oaep_decrypt_session_key(wrap.rsa, label) {
+                return Ok(OpenedKey {
+                    session_key,
+                    key_index,
+                    wrap_index,
+                });
+            }
         }
     }
     Err(DecryptError::NoKey)

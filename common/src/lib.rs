@@ -5,9 +5,11 @@
 mod backend;
 pub mod codec;
 pub mod crypto;
+pub mod envelope;
 pub mod goflag;
 pub mod key_secret;
 pub mod keys;
+pub mod recipients;
 pub mod reseal;
 pub mod scope;
 pub mod seal;

@@ -8,7 +8,11 @@
 //! `spec.template.metadata` (upstream CVE-2026-22728 widened strict secrets that way).
 
 use crate::backend::{BackendError, RsaPrivateKey};
-use crate::crypto::{DecryptError, LastHitFirst, RsaBudget, open_value_within, seal_value};
+use crate::crypto::{
+    DecryptError, LastHitFirst, RsaBudget, decode_base64, open_value_within, seal_value,
+};
+use crate::envelope;
+use crate::recipients::{RecipientsError, rewrap_own};
 use crate::seal::LAST_APPLIED_ANNOTATIONS;
 use crate::sealed_secret::SealedSecret;
 use crate::unseal::{ItemErrors, UnsealError};
@@ -22,6 +26,8 @@ pub enum ResealError {
     Unseal(#[from] UnsealError),
     #[error("cannot encrypt with the newest key: {0}")]
     Encrypt(#[from] BackendError),
+    #[error("cannot move this controller's recipient to the newest key: {0}")]
+    Rewrap(#[from] RecipientsError),
     #[error("no key to seal with")]
     NoSealingKey,
 }
@@ -132,7 +138,22 @@ pub fn reseal(
             kept += 1;
             continue;
         }
-        let fresh = seal_value(newest_key.public_key(), &value.plain, &label)?;
+        let original = match &value.item {
+            Some(item) => sealed.spec.encrypted_data.get(item),
+            None => sealed.spec.data.as_ref(),
+        };
+        let fresh = match original {
+            // Several recipients: only this controller's wrap moves to the newest key,
+            // so the other recipients still open the value.
+            Some(text) if has_several_recipients(text) => {
+                rewrap_own(keys, text, &label, newest_key.public_key(), budget)?.value
+            }
+            _ => Some(seal_value(newest_key.public_key(), &value.plain, &label)?),
+        };
+        let Some(fresh) = fresh else {
+            kept += 1;
+            continue;
+        };
         match value.item {
             Some(item) => {
                 out.spec.encrypted_data.insert(item, fresh);
@@ -147,6 +168,11 @@ pub fn reseal(
         resealed,
         kept,
     })
+}
+
+/// Whether a base64 value is in the several-recipient layout.
+fn has_several_recipients(text: &str) -> bool {
+    decode_base64(text).is_ok_and(|data| data.starts_with(&envelope::MARKER))
 }
 
 /// Drops what the API server sets (uid, resourceVersion, timestamps, managedFields...),

@@ -1,7 +1,7 @@
 //! Secret -> SealedSecret, following upstream kubeseal's rules step by step.
 
-use crate::backend::{BackendError, RsaPublicKey};
-use crate::crypto::seal_value;
+use crate::backend::RsaPublicKey;
+use crate::recipients::{RecipientsError, seal_value_for};
 use crate::scope::Scope;
 use crate::sealed_secret::{SealedSecret, SealedSecretSpec, SecretTemplateSpec};
 use crate::secret::PlainSecret;
@@ -26,6 +26,8 @@ pub struct SealOptions {
     pub default_namespace: Option<String>,
     /// Forces the namespace regardless of the input (used by `--merge-into`).
     pub force_namespace: Option<String>,
+    /// `--recipient`: more keys that can open every value, besides the sealing key.
+    pub recipients: Vec<RsaPublicKey>,
 }
 
 /// Why a Secret could not be sealed. The texts are upstream's where users know them.
@@ -43,8 +45,11 @@ pub enum SealError {
         "namespace mismatch: the input Secret is in namespace {secret:?} but --namespace is {flag:?}; make them agree or drop one"
     )]
     NamespaceMismatch { secret: String, flag: String },
-    #[error("item {item:?}: encryption failed ({source})")]
-    Encrypt { item: String, source: BackendError },
+    #[error("item {item:?}: {source}")]
+    Encrypt {
+        item: String,
+        source: RecipientsError,
+    },
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -96,9 +101,11 @@ pub fn seal_secret(
     let namespace = text(&meta.namespace);
 
     let label = scope.label(&namespace, &name);
+    let mut keys = vec![key];
+    keys.extend(options.recipients.iter());
     let mut encrypted = BTreeMap::new();
     for (item, value) in &secret.items {
-        let sealed = seal_value(key, value, &label).map_err(|source| SealError::Encrypt {
+        let sealed = seal_value_for(&keys, value, &label).map_err(|source| SealError::Encrypt {
             item: item.clone(),
             source,
         })?;

@@ -18,6 +18,7 @@ pub fn seal_options(options: &Options) -> SealOptions {
         namespace_flag: options.connection.kube.namespace.clone(),
         default_namespace: None,
         force_namespace: None,
+        recipients: Vec::new(),
     }
 }
 

@@ -8,6 +8,7 @@
 use k8s_openapi::api::core::v1::Secret;
 use sealed_common::codec::{self, Format, SEALED_SECRET, decode_kind, decode_stream, to_text};
 use sealed_common::crypto::{self, DecryptError, LastHitFirst};
+use sealed_common::envelope::{self, KEY_ID_LEN, LayoutError};
 use sealed_common::key_secret::{key_from_secret, parse_key_backup};
 use sealed_common::keys::{
     Certificate, go_long_date, parse_private_key_pem, private_key_from_pkcs1_der,
@@ -57,18 +58,25 @@ fn assert_one_line(what: &str, message: &str) {
 /// Target `sealed_blob`: the binary sealed-value format (length prefix, RSA part,
 /// AES-GCM part) and its base64 form.
 pub fn sealed_blob(data: &[u8]) {
-    match crypto::split(data) {
+    match envelope::split(data) {
         Ok((rsa, aes)) => {
             let announced = usize::from(u16::from_be_bytes([data[0], data[1]]));
             assert_eq!(rsa.len(), announced);
             assert_eq!(2 + rsa.len() + aes.len(), data.len());
         }
-        Err(DecryptError::TooShort(n)) => assert!(n < 2 && n == data.len()),
-        Err(DecryptError::Truncated {
+        Err(LayoutError::TooShort(n)) => assert!(n < 2 && n == data.len()),
+        Err(LayoutError::Truncated {
             announced,
             available,
         }) => assert!(available < announced && available + 2 == data.len()),
         Err(other) => panic!("split cannot fail with {other:?}"),
+    }
+    // Either layout: what parses accounts for every byte.
+    if let Ok(parsed) = envelope::parse(data) {
+        let per_wrap = if parsed.several { KEY_ID_LEN + 2 } else { 2 };
+        let header = if parsed.several { 4 } else { 0 };
+        let wrapped: usize = parsed.wraps.iter().map(|w| per_wrap + w.rsa.len()).sum();
+        assert_eq!(header + wrapped + parsed.payload.len(), data.len());
     }
 
     // Arbitrary bytes as a sealed value: only the right key may open it.
