@@ -137,7 +137,10 @@ pub fn encode_several(wraps: &[(KeyId, Vec<u8>)], payload: &[u8]) -> Option<Vec<
     let count = u8::try_from(wraps.len())
         .ok()
         .filter(|n| (1..=MAX_RECIPIENTS).contains(&usize::from(*n)))?;
-    let size = wraps.iter().map(|(_, rsa)| KEY_ID_LEN + 2 + rsa.len()).sum::<usize>();
+    let size = wraps
+        .iter()
+        .map(|(_, rsa)| KEY_ID_LEN + 2 + rsa.len())
+        .sum::<usize>();
     let mut out = Vec::with_capacity(4 + size + payload.len());
     out.extend_from_slice(&MARKER);
     out.push(VERSION);

@@ -29,7 +29,11 @@ fn distinct<'a>(keys: &[&'a RsaPublicKey]) -> Vec<&'a RsaPublicKey> {
     out
 }
 
-fn wrap(key: &RsaPublicKey, session_key: &[u8], label: &[u8]) -> Result<(KeyId, Vec<u8>), BackendError> {
+fn wrap(
+    key: &RsaPublicKey,
+    session_key: &[u8],
+    label: &[u8],
+) -> Result<(KeyId, Vec<u8>), BackendError> {
     Ok((*key.id(), key.oaep_encrypt(session_key, label)?))
 }
 
@@ -137,7 +141,9 @@ pub fn add_recipients(
     let mut added = false;
     for key in new {
         if !opened.wraps.iter().any(|(id, _)| id == key.id()) {
-            opened.wraps.push(wrap(key, opened.session_key.as_ref(), label)?);
+            opened
+                .wraps
+                .push(wrap(key, opened.session_key.as_ref(), label)?);
             added = true;
         }
     }

@@ -7,12 +7,12 @@
 //! The scope always comes from the object's own `metadata.annotations`, never from
 //! `spec.template.metadata` (upstream CVE-2026-22728 widened strict secrets that way).
 
-use crate::backend::{BackendError, RsaPrivateKey};
+use crate::backend::{BackendError, RsaPrivateKey, RsaPublicKey};
 use crate::crypto::{
     DecryptError, LastHitFirst, RsaBudget, decode_base64, open_value_within, seal_value,
 };
-use crate::envelope;
-use crate::recipients::{RecipientsError, rewrap_own};
+use crate::envelope::{self, KeyId};
+use crate::recipients::{RecipientsError, add_recipients, rewrap_own, seal_value_for};
 use crate::seal::LAST_APPLIED_ANNOTATIONS;
 use crate::sealed_secret::SealedSecret;
 use crate::unseal::{ItemErrors, UnsealError};
@@ -26,7 +26,7 @@ pub enum ResealError {
     Unseal(#[from] UnsealError),
     #[error("cannot encrypt with the newest key: {0}")]
     Encrypt(#[from] BackendError),
-    #[error("cannot move this controller's recipient to the newest key: {0}")]
+    #[error("cannot change the recipients: {0}")]
     Rewrap(#[from] RecipientsError),
     #[error("no key to seal with")]
     NoSealingKey,
@@ -161,6 +161,116 @@ pub fn reseal(
             None => out.spec.data = Some(fresh),
         }
         resealed += 1;
+    }
+    strip_server_fields(&mut out);
+    Ok(Resealed {
+        sealed: out,
+        resealed,
+        kept,
+    })
+}
+
+/// The keys a value is sealed for: the ids its wraps name, or for upstream's layout the
+/// key that opened it.
+fn sealed_for(text: &str, opener: &RsaPrivateKey) -> Vec<KeyId> {
+    let ids = decode_base64(text)
+        .ok()
+        .and_then(|data| envelope::recipients(&data).ok())
+        .unwrap_or_default();
+    if ids.is_empty() {
+        vec![*opener.public_key().id()]
+    } else {
+        ids
+    }
+}
+
+fn same_keys(a: &[KeyId], b: &[KeyId]) -> bool {
+    a.iter().all(|id| b.contains(id)) && b.iter().all(|id| a.contains(id))
+}
+
+/// Seals every value of `sealed` for exactly `recipients` (the first one alone gives
+/// upstream's layout), after opening it with `keys` within `budget`: moving a
+/// repository to another cluster without its controller. Values already sealed for
+/// exactly these keys are kept byte for byte; templates, labels and annotations are
+/// kept; server-set fields and the status are dropped.
+pub fn reseal_for(
+    sealed: &SealedSecret,
+    keys: &[&RsaPrivateKey],
+    recipients: &[&RsaPublicKey],
+    budget: &RsaBudget,
+) -> Result<Resealed, ResealError> {
+    if recipients.is_empty() {
+        return Err(ResealError::NoSealingKey);
+    }
+    let wanted: Vec<KeyId> = recipients.iter().map(|k| *k.id()).collect();
+    let opened = open_values(sealed, keys, true, budget)?;
+    let label = sealed.label();
+    let mut out = sealed.clone();
+    let (mut resealed, mut kept) = (0, 0);
+    for value in opened {
+        let slot = match &value.item {
+            Some(item) => out.spec.encrypted_data.get_mut(item),
+            None => out.spec.data.as_mut(),
+        };
+        let (Some(slot), Some(opener)) = (slot, keys.get(value.key_index)) else {
+            continue;
+        };
+        if same_keys(&sealed_for(slot, opener), &wanted) {
+            kept += 1;
+            continue;
+        }
+        *slot = seal_value_for(recipients, &value.plain, &label)?;
+        resealed += 1;
+    }
+    strip_server_fields(&mut out);
+    Ok(Resealed {
+        sealed: out,
+        resealed,
+        kept,
+    })
+}
+
+/// Adds `new` recipients to every value of `sealed` that `keys` open, keeping the
+/// wraps already there byte for byte. Stops at the first value that does not open.
+pub fn add_recipients_to(
+    sealed: &SealedSecret,
+    keys: &[&RsaPrivateKey],
+    new: &[&RsaPublicKey],
+    budget: &RsaBudget,
+) -> Result<Resealed, ResealError> {
+    let label = sealed.label();
+    let mut out = sealed.clone();
+    let (mut resealed, mut kept) = (0, 0);
+    let legacy = out.spec.data.as_mut().map(|blob| (None, blob));
+    let items = out
+        .spec
+        .encrypted_data
+        .iter_mut()
+        .map(|(item, value)| (Some(item.as_str()), value));
+    for (item, value) in legacy.into_iter().chain(items) {
+        let added = match add_recipients(keys, value, &label, new, budget) {
+            Ok(added) => added,
+            Err(RecipientsError::Open(DecryptError::OverBudget(_))) => {
+                return Err(UnsealError::over_budget(sealed, keys.len(), budget.limit()).into());
+            }
+            Err(RecipientsError::Open(e)) => {
+                let failed = match item {
+                    Some(item) => {
+                        UnsealError::Items(ItemErrors(vec![(item.to_owned(), e.to_string())]))
+                    }
+                    None => UnsealError::Legacy(e),
+                };
+                return Err(failed.into());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        match added.value {
+            Some(fresh) => {
+                *value = fresh;
+                resealed += 1;
+            }
+            None => kept += 1,
+        }
     }
     strip_server_fields(&mut out);
     Ok(Resealed {

@@ -21,7 +21,7 @@ use sealed_common::crypto::{
 use sealed_common::envelope::{self, LayoutError, MARKER};
 use sealed_common::keys::{Certificate, parse_private_key_pem};
 use sealed_common::recipients::{add_recipients, hybrid_encrypt_for, rewrap_own};
-use sealed_common::reseal::reseal;
+use sealed_common::reseal::{add_recipients_to, reseal, reseal_for};
 use sealed_common::seal::{SealOptions, seal_secret};
 use sealed_common::secret::PlainSecret;
 use sealed_common::unseal::{UnsealOptions, unseal};
@@ -98,7 +98,11 @@ fn vectors_open_with_each_recipient_alone_and_with_no_other_key() {
             .map(|r| r.as_str().unwrap().to_owned())
             .collect();
         for (name, id) in recipients.iter().zip(&ids) {
-            let hex: String = public(name).id().iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = public(name)
+                .id()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             assert_eq!(&hex, id, "{case}: key id of {name}");
         }
         let expected = vector["expected_plaintext_b64"].as_object().unwrap();
@@ -227,7 +231,10 @@ proptest! {
 
 #[test]
 fn rotation_moves_only_the_controllers_own_wrap() {
-    let items = BTreeMap::from([("k".to_owned(), b"v".to_vec()), ("l".to_owned(), b"w".to_vec())]);
+    let items = BTreeMap::from([
+        ("k".to_owned(), b"v".to_vec()),
+        ("l".to_owned(), b"w".to_vec()),
+    ]);
     // Sealed for this cluster's old key C and for an escrow key D.
     let sealed = seal_for(&["C", "D"], items, Scope::Strict);
     // The controller holds C and its newest key E.
@@ -238,8 +245,14 @@ fn rotation_moves_only_the_controllers_own_wrap() {
         let label = out.sealed.label();
         let before = parts(&sealed.spec.encrypted_data[item]);
         let after = parts(value);
-        assert_eq!(after.1, before.1, "{item}: the payload is kept byte for byte");
-        assert_eq!(after.0[1], before.0[1], "{item}: D's wrap is kept byte for byte");
+        assert_eq!(
+            after.1, before.1,
+            "{item}: the payload is kept byte for byte"
+        );
+        assert_eq!(
+            after.0[1], before.0[1],
+            "{item}: D's wrap is kept byte for byte"
+        );
         assert_eq!(after.0[0].0, *public("E").id());
         assert!(open_value([private("E")], value, &label).is_ok());
         assert!(open_value([private("D")], value, &label).is_ok());
@@ -255,14 +268,26 @@ fn rotation_moves_only_the_controllers_own_wrap() {
 fn rewrap_when_the_newest_key_is_already_a_recipient_leaves_one_wrap_for_it() {
     let data = hybrid_encrypt_for(&[public("C"), public("E"), public("D")], b"x", b"l").unwrap();
     let value = encode_base64(&data);
-    let out = rewrap_own(&[private("C")], &value, b"l", public("E"), &RsaBudget::default())
-        .unwrap()
-        .value
-        .unwrap();
+    let out = rewrap_own(
+        &[private("C")],
+        &value,
+        b"l",
+        public("E"),
+        &RsaBudget::default(),
+    )
+    .unwrap()
+    .value
+    .unwrap();
     let ids = envelope::recipients(&decode_base64(&out).unwrap()).unwrap();
     assert_eq!(ids, vec![*public("E").id(), *public("D").id()]);
-    let unchanged =
-        rewrap_own(&[private("E")], &value, b"l", public("E"), &RsaBudget::default()).unwrap();
+    let unchanged = rewrap_own(
+        &[private("E")],
+        &value,
+        b"l",
+        public("E"),
+        &RsaBudget::default(),
+    )
+    .unwrap();
     assert_eq!(unchanged.value, None);
 }
 
@@ -284,7 +309,10 @@ fn adding_a_recipient_keeps_the_existing_wraps() {
     let (wraps, payload) = parts(&value);
     let (rsa, aes) = envelope::split(&raw_single).unwrap();
     assert_eq!(wraps.len(), 2);
-    assert_eq!((wraps[0].0, wraps[0].1.as_slice()), (*public("C").id(), rsa));
+    assert_eq!(
+        (wraps[0].0, wraps[0].1.as_slice()),
+        (*public("C").id(), rsa)
+    );
     assert_eq!(payload, aes);
     for name in ["C", "D"] {
         let (plain, _) = open_value([private(name)], &value, b"ns/app").unwrap();
@@ -317,16 +345,31 @@ fn malformed_values_get_their_own_errors_and_no_rsa_work() {
     let data = hybrid_encrypt_for(&[public("C"), public("D")], b"x", b"l").unwrap();
     let budget = RsaBudget::new(10);
     let open = |bytes: &[u8]| hybrid_decrypt_within([private("C")], bytes, b"l", &budget);
-    assert!(matches!(open(&data[..3]), Err(DecryptError::Layout(LayoutError::Malformed(_)))));
-    assert!(matches!(open(&data[..40]), Err(DecryptError::Layout(LayoutError::Malformed(_)))));
+    assert!(matches!(
+        open(&data[..3]),
+        Err(DecryptError::Layout(LayoutError::Malformed(_)))
+    ));
+    assert!(matches!(
+        open(&data[..40]),
+        Err(DecryptError::Layout(LayoutError::Malformed(_)))
+    ));
     let mut version = data.clone();
     version[2] = 9;
-    assert_eq!(open(&version), Err(DecryptError::Layout(LayoutError::UnknownVersion(9))));
+    assert_eq!(
+        open(&version),
+        Err(DecryptError::Layout(LayoutError::UnknownVersion(9)))
+    );
     let mut count = data.clone();
     count[3] = 0;
-    assert!(matches!(open(&count), Err(DecryptError::Layout(LayoutError::Malformed(_)))));
+    assert!(matches!(
+        open(&count),
+        Err(DecryptError::Layout(LayoutError::Malformed(_)))
+    ));
     count[3] = 200;
-    assert!(matches!(open(&count), Err(DecryptError::Layout(LayoutError::Malformed(_)))));
+    assert!(matches!(
+        open(&count),
+        Err(DecryptError::Layout(LayoutError::Malformed(_)))
+    ));
     assert_eq!(budget.used(), 0);
     let mut payload = data.clone();
     let last = payload.len() - 1;
@@ -352,5 +395,72 @@ fn an_upstream_reader_sees_an_empty_rsa_ciphertext() {
 #[test]
 fn the_same_key_twice_gets_one_wrap() {
     let data = hybrid_encrypt_for(&[public("C"), public("C")], b"x", b"l").unwrap();
-    assert_ne!(data[..2], MARKER, "one distinct recipient: upstream's layout");
+    assert_ne!(
+        data[..2],
+        MARKER,
+        "one distinct recipient: upstream's layout"
+    );
+}
+
+#[test]
+fn a_whole_object_moves_to_new_recipients_offline_and_keeps_what_already_fits() {
+    let items = BTreeMap::from([
+        ("k".to_owned(), b"v".to_vec()),
+        ("l".to_owned(), b"w".to_vec()),
+    ]);
+    let mut sealed = seal_for(&["A"], items, Scope::NamespaceWide);
+    sealed.metadata.resource_version = Some("42".into());
+    let budget = RsaBudget::default();
+    let out = reseal_for(
+        &sealed,
+        &[private("A")],
+        &[public("C"), public("E")],
+        &budget,
+    )
+    .unwrap();
+    assert_eq!((out.resealed, out.kept), (2, 0));
+    assert_eq!(out.sealed.metadata.resource_version, None);
+    assert_eq!(out.sealed.spec.template, sealed.spec.template);
+    for name in ["C", "E"] {
+        let opened = unseal(&out.sealed, &[private(name)], UnsealOptions::default()).unwrap();
+        assert_eq!(opened.secret.data.unwrap()["k"].0, b"v");
+    }
+    assert!(unseal(&out.sealed, &[private("A")], UnsealOptions::default()).is_err());
+    // The same target again, in another order: nothing changes.
+    let again = reseal_for(
+        &out.sealed,
+        &[private("C")],
+        &[public("E"), public("C")],
+        &budget,
+    )
+    .unwrap();
+    assert_eq!((again.resealed, again.kept), (0, 2));
+    assert_eq!(
+        again.sealed.spec.encrypted_data,
+        out.sealed.spec.encrypted_data
+    );
+    // One recipient: upstream's layout.
+    let single = reseal_for(&out.sealed, &[private("E")], &[public("D")], &budget).unwrap();
+    for value in single.sealed.spec.encrypted_data.values() {
+        assert_ne!(decode_base64(value).unwrap()[..2], MARKER);
+    }
+    // Keys that open nothing: the item is named, as the controller names it.
+    let err = reseal_for(&sealed, &[private("B")], &[public("C")], &budget).unwrap_err();
+    assert_eq!(err.to_string(), "no key could decrypt secret (k)");
+}
+
+#[test]
+fn adding_a_recipient_to_a_whole_object() {
+    let items = BTreeMap::from([("k".to_owned(), b"v".to_vec())]);
+    let sealed = seal_for(&["C", "D"], items, Scope::Strict);
+    let budget = RsaBudget::default();
+    let out = add_recipients_to(&sealed, &[private("D")], &[public("E")], &budget).unwrap();
+    assert_eq!((out.resealed, out.kept), (1, 0));
+    for name in ["C", "D", "E"] {
+        assert!(unseal(&out.sealed, &[private(name)], UnsealOptions::default()).is_ok());
+    }
+    let again = add_recipients_to(&out.sealed, &[private("E")], &[public("E")], &budget).unwrap();
+    assert_eq!((again.resealed, again.kept), (0, 1));
+    let err = add_recipients_to(&sealed, &[private("A")], &[public("E")], &budget).unwrap_err();
+    assert_eq!(err.to_string(), "no key could decrypt secret (k)");
 }
