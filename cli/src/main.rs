@@ -8,6 +8,7 @@ mod io;
 mod keys;
 mod modes;
 mod online;
+mod repo_file;
 mod tree;
 
 use anyhow::{Result, bail};
@@ -47,8 +48,19 @@ fn run(cli: Cli) -> Result<()> {
             return Ok(());
         }
         Some(Command::Reencrypt(args)) => {
+            let args = *args;
             let connection = args.connection.resolve(&flags);
-            return tree::run(&args.paths, args.dry_run, !args.no_progress, connection);
+            let offline = tree::OfflineFlags {
+                private_keys: args.offline.recovery_private_key,
+                cert: args.offline.cert,
+                recipients: args.offline.recipient,
+                add_recipients: args.offline.add_recipient,
+            };
+            let resealer = match tree::Offline::from_flags(offline, &connection)? {
+                Some(offline) => tree::Resealer::Offline(offline),
+                None => tree::Resealer::Online(connection),
+            };
+            return tree::run(&args.paths, args.dry_run, !args.no_progress, resealer);
         }
         Some(Command::Keys(args)) => return keys_verb(args.verb, &flags),
         None => {}
@@ -74,8 +86,8 @@ fn run(cli: Cli) -> Result<()> {
 /// Upstream's precedence between modes.
 fn dispatch(flags: &Flags) -> Result<()> {
     use io::Access::{Private, Shared};
-    let options = flags.mode_options();
-    let output = options.output.as_deref();
+    let mut options = flags.mode_options();
+    let output = flags.sealed_secret_file.as_deref();
     if flags.recovery_unseal {
         // Plaintext: 0600, as a key backup.
         return io::write_output(output, &modes::recovery_unseal::run(&options)?, Private);
@@ -89,6 +101,8 @@ fn dispatch(flags: &Flags) -> Result<()> {
     if flags.fetch_cert {
         return io::write_output(output, &modes::fetch_cert::run(&options)?, Shared);
     }
+    // The sealing modes: what the flags leave unset may come from .sealed-secrets.yaml.
+    repo_file::apply(&mut options, flags.merge_into.as_deref())?;
     if let Some(target) = flags.merge_into.as_deref() {
         return modes::merge_into::run(&options, target);
     }

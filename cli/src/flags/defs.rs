@@ -55,9 +55,9 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Re-encrypt SealedSecret files and directory trees in place with the controller's newest key
+    /// Re-encrypt SealedSecret files and directory trees in place with the controller's newest key, or offline for other certificates
     #[command(
-        override_usage = "kubeseal reencrypt [--dry-run] [--no-progress] [FLAGS] PATH...",
+        override_usage = "kubeseal reencrypt [--dry-run] [--no-progress] [FLAGS] PATH...\n       kubeseal reencrypt --recovery-private-key KEY... (--cert CERT [--recipient CERT]... | --add-recipient CERT...) [--dry-run] PATH...",
         after_long_help = "Prints one line per file with SealedSecrets (updated, unchanged, failed) and a summary on stdout; exit code 1 when a file failed. See docs/usage.md, \"Re-encrypting a repository\"."
     )]
     Reencrypt(Box<ReencryptArgs>),
@@ -113,10 +113,49 @@ pub struct ReencryptArgs {
     pub no_progress: bool,
 
     #[command(flatten)]
+    pub offline: OfflineArgs,
+
+    #[command(flatten)]
     pub connection: ConnectionArgs,
 
     #[command(flatten)]
     pub logging: LoggingFlags,
+}
+
+/// `kubeseal reencrypt` without a controller: the keys that open the files, and the
+/// certificates to seal them for.
+#[derive(Args, Debug, Default)]
+pub struct OfflineArgs {
+    /// Open the files with these private keys (PEM, or a key backup as for --recovery-unseal) instead of asking the controller; then --cert/--recipient or --add-recipient say whom to seal for. Repeat the flag or give a comma separated list
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "FILE",
+        help_heading = "Offline"
+    )]
+    pub recovery_private_key: Vec<String>,
+
+    /// With --recovery-private-key: seal every value for this certificate (file or URL), and for each --recipient
+    #[arg(long, value_name = "FILE|URL", help_heading = "Offline")]
+    pub cert: Option<String>,
+
+    /// With --recovery-private-key: also seal every value for this certificate (file or URL); repeatable
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "FILE|URL",
+        help_heading = "Offline"
+    )]
+    pub recipient: Vec<String>,
+
+    /// With --recovery-private-key: add this certificate (file or URL) as a recipient of every value, keeping the others as they are; repeatable
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "FILE|URL",
+        help_heading = "Offline"
+    )]
+    pub add_recipient: Vec<String>,
 }
 
 /// `kubeseal keys VERB`.
@@ -232,6 +271,17 @@ pub struct Flags {
         help_heading = "Sealing"
     )]
     pub cert: Option<String>,
+
+    /// Also seal to this certificate (file or URL, like --cert): another cluster, or an escrow key kept offline. Repeat the flag or give a comma separated list. Each value then opens with any one of the keys; more than one key gives a value that only this project's controller opens (docs/usage.md)
+    #[arg(
+        long,
+        env = "SEALED_SECRETS_RECIPIENT",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_name = "FILE|URL",
+        help_heading = "Sealing"
+    )]
+    pub recipient: Vec<String>,
 
     /// Set the scope of the sealed secret: strict, namespace-wide, cluster-wide (defaults to strict). Mandatory for --raw, otherwise the 'sealedsecrets.bitnami.com/cluster-wide' and 'sealedsecrets.bitnami.com/namespace-wide' annotations on the input secret can be used to select the scope.
     #[arg(long, env = "SEALED_SECRETS_SCOPE", hide_env_values = true, value_parser = parse_scope, value_name = "SCOPE", help_heading = "Sealing")]

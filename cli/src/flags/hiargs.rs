@@ -25,6 +25,7 @@ impl Flags {
             output: self.sealed_secret_file.clone(),
             format: self.format.clone(),
             cert: self.cert.clone(),
+            recipients: self.recipient.clone(),
             scope: self.scope,
             name: self.name.clone(),
             allow_empty_data: self.allow_empty_data,

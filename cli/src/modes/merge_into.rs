@@ -50,7 +50,7 @@ pub fn run(options: &Options, target: &str) -> Result<()> {
             documents.len()
         );
     }
-    let mut seal = seal_options(options);
+    let mut seal = seal_options(options)?;
     seal.name = original.metadata.name.clone();
     seal.force_namespace = original.metadata.namespace.clone();
     seal.namespace_flag = None;

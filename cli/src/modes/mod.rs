@@ -29,6 +29,8 @@ pub struct Options {
     pub format: Option<String>,
     /// `--cert`: a file or URL; the controller's certificate when `None` or empty.
     pub cert: Option<String>,
+    /// `--recipient`: more certificates (files or URLs) to seal every value for.
+    pub recipients: Vec<String>,
     pub scope: Option<Scope>,
     /// `--name`
     pub name: Option<String>,
@@ -82,26 +84,40 @@ impl Options {
     }
 }
 
+/// Reads a certificate from a file or URL (`flag` names where it came from in errors)
+/// and refuses an expired one.
+pub fn read_certificate(source: &str, flag: &str, options: &Options) -> Result<Certificate> {
+    let bytes = read_cert_source(source, options.connection.kube.request_timeout()?)?;
+    let cert =
+        Certificate::from_pem(&bytes).with_context(|| format!("cannot use {flag} {source:?}"))?;
+    cert.check_not_expired(SystemTime::now())?;
+    Ok(cert)
+}
+
+/// The `--recipient` certificates, in the order given.
+pub fn load_recipients(options: &Options) -> Result<Vec<Certificate>> {
+    options
+        .recipients
+        .iter()
+        .filter(|r| !r.is_empty())
+        .map(|source| read_certificate(source, "--recipient", options))
+        .collect()
+}
+
 /// Loads the sealing certificate from `--cert`, or without it from the controller, and
 /// refuses an expired one.
 pub fn load_certificate(options: &Options) -> Result<Certificate> {
-    let cert = match options.cert() {
-        Some(source) => {
-            let bytes = read_cert_source(source, options.connection.kube.request_timeout()?)?;
-            Certificate::from_pem(&bytes)
-                .with_context(|| format!("cannot use --cert {source:?}"))?
-        }
-        None => {
-            let controller = Controller::connect(&options.connection, OFFLINE_SEAL)?;
-            let bytes = controller.certificate()?;
-            Certificate::from_pem(&bytes).with_context(|| {
-                format!(
-                    "cannot use the certificate of the controller {}",
-                    controller.name()
-                )
-            })?
-        }
-    };
+    if let Some(source) = options.cert() {
+        return read_certificate(source, "--cert", options);
+    }
+    let controller = Controller::connect(&options.connection, OFFLINE_SEAL)?;
+    let bytes = controller.certificate()?;
+    let cert = Certificate::from_pem(&bytes).with_context(|| {
+        format!(
+            "cannot use the certificate of the controller {}",
+            controller.name()
+        )
+    })?;
     cert.check_not_expired(SystemTime::now())?;
     Ok(cert)
 }

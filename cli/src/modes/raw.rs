@@ -1,11 +1,11 @@
 //! `--raw`: seal one value, print its base64 and nothing else.
 
-use super::{Options, load_certificate};
+use super::{Options, load_certificate, load_recipients};
 use crate::cluster::default_namespace;
 use anyhow::{Context, Result, bail};
 use sealed_common::Scope;
 use sealed_common::codec::read_limited;
-use sealed_common::crypto::seal_value;
+use sealed_common::recipients::seal_value_for;
 use std::io::IsTerminal;
 use zeroize::Zeroizing;
 
@@ -16,6 +16,7 @@ fn from_file_path(spec: &str) -> &str {
 
 pub fn run(options: &Options) -> Result<Vec<u8>> {
     let cert = load_certificate(options)?;
+    let recipients = load_recipients(options)?;
     let scope = options.scope.unwrap_or_default();
     let mut namespace = String::new();
     if scope != Scope::ClusterWide {
@@ -45,6 +46,8 @@ pub fn run(options: &Options) -> Result<Vec<u8>> {
         _ => bail!("must provide only one --from-file when encrypting a single item with --raw"),
     });
     let label = scope.label(&namespace, &name);
-    let sealed = seal_value(cert.public_key(), &data, &label).context("encryption failed")?;
+    let mut keys = vec![cert.public_key()];
+    keys.extend(recipients.iter().map(|c| c.public_key()));
+    let sealed = seal_value_for(&keys, &data, &label).context("encryption failed")?;
     Ok(sealed.into_bytes())
 }

@@ -1,6 +1,6 @@
 //! The default mode: a stream of Secrets in, one SealedSecret per Secret out.
 
-use super::{Options, at_document, decode_kind, load_certificate};
+use super::{Options, at_document, decode_kind, load_certificate, load_recipients};
 use crate::cluster::{KubeOptions, default_namespace};
 use crate::io::read_input;
 use anyhow::{Result, anyhow, bail};
@@ -9,17 +9,22 @@ use sealed_common::seal::{SealError, SealOptions, seal_secret};
 use sealed_common::secret::SecretDocument;
 use sealed_common::{RsaPublicKey, SealedSecret};
 
-/// Seal options from the command line; the kubeconfig is read only if a Secret needs it.
-pub fn seal_options(options: &Options) -> SealOptions {
-    SealOptions {
+/// Seal options from the command line, with the `--recipient` certificates read; the
+/// kubeconfig is read only if a Secret needs it.
+pub fn seal_options(options: &Options) -> Result<SealOptions> {
+    let recipients = load_recipients(options)?
+        .into_iter()
+        .map(|c| c.public_key().clone())
+        .collect();
+    Ok(SealOptions {
         scope: options.scope.unwrap_or_default(),
         allow_empty_data: options.allow_empty_data,
         name: options.name.clone(),
         namespace_flag: options.connection.kube.namespace.clone(),
         default_namespace: None,
         force_namespace: None,
-        recipients: Vec::new(),
-    }
+        recipients,
+    })
 }
 
 /// Seals one decoded document; the error names it. `kube` gives the default namespace.
@@ -70,7 +75,7 @@ pub fn run(options: &Options) -> Result<Vec<u8>> {
             "no Secret in the input: expected a YAML or JSON v1 Secret on stdin or in --secret-file"
         );
     }
-    let seal = seal_options(options);
+    let seal = seal_options(options)?;
     let format = options.output_format()?;
     let kube = &options.connection.kube;
     let mut out = String::new();

@@ -1,7 +1,8 @@
 //! `kubeseal reencrypt [--dry-run] [--no-progress] PATH...`: re-encrypt every
 //! SealedSecret of many files or whole directory trees in place, through the
 //! controller's `/v1/rotate` (the newest key; templates, scopes and values already on
-//! the newest key kept as they are).
+//! the newest key kept as they are), or offline with keys given on the command line
+//! (`offline.rs`).
 //!
 //! One line per file with SealedSecrets on stdout (`updated`, `would update`,
 //! `unchanged`, `failed`; `skipped` for a file that mentions SealedSecret but does not
@@ -10,8 +11,11 @@
 //! the exit code 1. The progress bar goes to stderr, and only to a terminal.
 
 mod document;
+mod offline;
 mod retry;
 mod walk;
+
+pub use offline::{Offline, OfflineFlags};
 
 use crate::io::{Access, write_atomically};
 use crate::online::{Connection, Controller, OFFLINE_RE_ENCRYPT, Verdict};
@@ -25,13 +29,21 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use walk::Entry;
 
+/// Who seals the files again.
+pub enum Resealer {
+    /// The controller's `/v1/rotate`, connected on the first file with SealedSecrets.
+    Online(Connection),
+    /// Keys and certificates from the command line.
+    Offline(Offline),
+}
+
 /// Re-encrypts the files of `paths`; `dry_run` writes nothing, `progress` allows the
 /// progress bar (still only on a terminal).
-pub fn run(paths: &[PathBuf], dry_run: bool, progress: bool, connection: Connection) -> Result<()> {
+pub fn run(paths: &[PathBuf], dry_run: bool, progress: bool, resealer: Resealer) -> Result<()> {
     let entries = walk::entries(paths);
     let progress = Progress::new(entries.len() as u64, progress);
     let mut session = Session {
-        connection,
+        resealer,
         controller: None,
         dry_run,
         progress: &progress,
@@ -155,7 +167,7 @@ impl Tally {
 }
 
 struct Session<'a> {
-    connection: Connection,
+    resealer: Resealer,
     /// Connected on the first file with SealedSecrets.
     controller: Option<Controller>,
     dry_run: bool,
@@ -238,15 +250,25 @@ impl Session<'_> {
         Ok(Ok(changes))
     }
 
-    /// `POST /v1/rotate` for one SealedSecret, waiting out the rate limit.
+    /// One SealedSecret sealed again, offline or by the controller.
     fn rotate(&mut self, original: &SealedSecret) -> Result<Result<SealedSecret, String>> {
+        match &self.resealer {
+            Resealer::Offline(offline) => Ok(offline.rotate(original)),
+            Resealer::Online(_) => self.rotate_online(original),
+        }
+    }
+
+    /// `POST /v1/rotate` for one SealedSecret, waiting out the rate limit.
+    fn rotate_online(&mut self, original: &SealedSecret) -> Result<Result<SealedSecret, String>> {
         let name = original.display_name();
         let body = match serde_json::to_vec(original) {
             Ok(body) => body,
             Err(e) => return Ok(Err(format!("cannot re-encrypt secret {name}: {e}"))),
         };
-        if self.controller.is_none() {
-            self.controller = Some(Controller::connect(&self.connection, OFFLINE_RE_ENCRYPT)?);
+        if self.controller.is_none()
+            && let Resealer::Online(connection) = &self.resealer
+        {
+            self.controller = Some(Controller::connect(connection, OFFLINE_RE_ENCRYPT)?);
         }
         let Some(controller) = self.controller.as_ref() else {
             bail!("no connection to the controller");
