@@ -727,3 +727,69 @@ fn chart_packages_into_an_archive() {
         "{printed}"
     );
 }
+
+/// Without helm-python-sdk the script says how to install it (python3 -S hides the
+/// installed packages), and the library turns that into a one-line message.
+#[test]
+fn missing_helm_python_says_how_to_install_it() {
+    let root = workspace_root();
+    let output = std::process::Command::new("python3")
+        .arg("-S")
+        .arg(root.join(sealed_manifests::HELM_SCRIPT))
+        .args(["render", HELM_CHART, "-", "sealed-secrets", HOME])
+        .current_dir(&root)
+        .output()
+        .expect("python3 runs");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "python3 -m pip install {}",
+            sealed_manifests::HELM_PYTHON_PACKAGE
+        )),
+        "{stderr}"
+    );
+    assert!(
+        read(".ci/run").contains(&format!(
+            "pip install --quiet --disable-pip-version-check {}",
+            sealed_manifests::HELM_PYTHON_PACKAGE
+        )),
+        ".ci/run does not install {}",
+        sealed_manifests::HELM_PYTHON_PACKAGE
+    );
+}
+
+/// The chart's README says what each upstream key does here (or that it is ignored).
+#[test]
+fn readme_names_every_upstream_key() {
+    let readme = read(&format!("{HELM_CHART}/README.md"));
+    let upstream = yaml(UPSTREAM_VALUES);
+    let missing: Vec<&String> = upstream
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|key| {
+            !readme.contains(&format!("`{key}`")) && !readme.contains(&format!("`{key}."))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{HELM_CHART}/README.md does not name {missing:?}"
+    );
+    let ignored_section = readme
+        .split("### Ignored upstream keys")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("an \"Ignored upstream keys\" section");
+    for ignored in [
+        "kubeVersion",
+        "rbac.pspEnabled",
+        "kubeClientQPS",
+        "kubeClientBurst",
+    ] {
+        assert!(
+            ignored_section.contains(&format!("`{ignored}`")),
+            "the ignored key {ignored} is not in the README's list"
+        );
+    }
+}

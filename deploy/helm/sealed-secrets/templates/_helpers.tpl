@@ -86,8 +86,13 @@ annotations: {{- include "sealed-secrets.render" (dict "value" $all "context" .c
 {{- end -}}
 {{- end -}}
 
+{{/* replicaCount, 1 when unset (0 is kept: a scaled-down controller). */}}
 {{- define "sealed-secrets.replicas" -}}
-{{- int (default 1 .Values.sealedSecretsRs.replicaCount) -}}
+{{- if kindIs "invalid" .Values.sealedSecretsRs.replicaCount -}}
+1
+{{- else -}}
+{{- int .Values.sealedSecretsRs.replicaCount -}}
+{{- end -}}
 {{- end -}}
 
 {{/* "true" when the controller elects a leader: leaderElection.enabled true, or auto and more than one replica. */}}
