@@ -29,6 +29,7 @@ const VALUES_FILES: &[&str] = &[
     "upstream-controller-name.yaml",
     "upstream-namespaced.yaml",
     "upstream-metrics-ingress.yaml",
+    "upstream-edge-cases.yaml",
     "rs-ha.yaml",
 ];
 
@@ -792,4 +793,96 @@ fn readme_names_every_upstream_key() {
             "the ignored key {ignored} is not in the README's list"
         );
     }
+}
+
+/// Less common upstream values: `namespace`, an existing ServiceAccount, host network,
+/// NodePort, custom probes, self-signed Ingress TLS, extra objects, volumes, own args.
+#[test]
+fn less_common_upstream_values() {
+    let objects = render(&testdata("upstream-edge-cases.yaml"));
+    let ns = "sealed";
+    assert!(!objects.iter().any(|o| o["kind"] == "ServiceAccount"));
+    for o in &objects {
+        let (kind, namespace, name) = identity(o);
+        let expected = match kind.as_str() {
+            "ClusterRole" | "ClusterRoleBinding" => "",
+            _ if name.ends_with("-apiserver-addresses") => "default",
+            _ => ns,
+        };
+        assert_eq!(namespace, expected, "{kind} {name}");
+        if (kind == "ClusterRoleBinding" || kind == "RoleBinding")
+            && name != "sealed-secrets-service-proxier"
+        {
+            assert_eq!(
+                o["subjects"],
+                json!([{"kind": "ServiceAccount", "name": "existing-sa", "namespace": ns}]),
+                "{kind} {name}"
+            );
+        }
+    }
+    let deployment = find(&objects, "Deployment", Some(ns), "sealed-secrets");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "existing-sa");
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    let c = container(&objects);
+    assert_eq!(c["ports"][0]["hostPort"], 8080);
+    assert_eq!(c["ports"][1]["hostPort"], 8081);
+    assert_eq!(
+        c["livenessProbe"],
+        json!({"exec": {"command": ["/bin/true"]}})
+    );
+    assert!(c.get("readinessProbe").is_none());
+    assert_eq!(
+        args(&objects),
+        ["--key-renew-period=168h", "--all-namespaces=false"]
+    );
+    assert_eq!(
+        c["volumeMounts"][1],
+        json!({"name": "ca", "mountPath": "/etc/ssl/extra", "readOnly": true})
+    );
+    assert_eq!(pod["volumes"][1]["configMap"]["name"], "ca-bundle");
+    let service = find(&objects, "Service", Some(ns), "sealed-secrets");
+    assert_eq!(service["spec"]["type"], "NodePort");
+    assert_eq!(service["spec"]["ports"][0]["nodePort"], 30080);
+    assert_eq!(
+        service["metadata"]["annotations"]["example.com/exposed"],
+        "yes"
+    );
+    let ingress = find(&objects, "Ingress", Some(ns), "sealed-secrets");
+    assert_eq!(
+        ingress["spec"]["tls"][0]["secretName"],
+        "certs.example.com-tls"
+    );
+    let secret = find(&objects, "Secret", Some(ns), "certs.example.com-tls");
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    for key in ["tls.crt", "tls.key"] {
+        assert!(
+            secret["data"][key].as_str().is_some_and(|v| v.len() > 100),
+            "{key}"
+        );
+    }
+    find(&objects, "ConfigMap", Some(ns), "extra-map");
+    find(
+        &objects,
+        "ConfigMap",
+        Some(ns),
+        "sealed-secrets-extra-template",
+    );
+}
+
+/// Egress limited to the API server needs its address: offline (`helm template`, Argo
+/// CD) the lookup finds nothing, and the render says what to set instead of allowing all.
+#[test]
+fn network_policy_egress_without_the_api_servers_address_fails_offline() {
+    let file = std::env::temp_dir().join(format!("sealed-helm-egress-{}.yaml", std::process::id()));
+    std::fs::write(
+        &file,
+        "networkPolicy:\n  enabled: true\n  egress:\n    enabled: true\n",
+    )
+    .expect("temp file");
+    let result = helm_render(file.to_str().unwrap(), "sealed-secrets", HOME);
+    std::fs::remove_file(&file).ok();
+    let error = result.expect_err("rendered without the API server's address");
+    assert!(error.contains("set kubeapiCidr and kubeapiPort"), "{error}");
 }
