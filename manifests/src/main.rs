@@ -1,8 +1,8 @@
-//! Rewrites the generated manifests: the CRD from `common`'s types, then the Kustomize
-//! renderings in `deploy/` (which include the CRD). Run from anywhere in the workspace:
+//! Rewrites the generated manifests: the CRD from `common`'s types (in `crds/` and the
+//! Helm chart's `crds/`), then the Kustomize renderings in `deploy/` (which include it). Run from anywhere in the workspace:
 //! `cargo run -p sealed-manifests`.
 
-use sealed_manifests::{CRD_FILE, RENDERINGS, crd_yaml, render, workspace_root};
+use sealed_manifests::{CRD_FILES, RENDERINGS, crd_yaml, render, workspace_root};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -14,11 +14,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = std::fs::write(root.join(CRD_FILE), crd) {
-        eprintln!("error: cannot write {CRD_FILE}: {e}");
-        return ExitCode::FAILURE;
+    for file in CRD_FILES {
+        if let Err(e) = std::fs::write(root.join(file), &crd) {
+            eprintln!("error: cannot write {file}: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {file}");
     }
-    println!("wrote {CRD_FILE}");
     for (dir, file) in RENDERINGS {
         let text = match render(dir) {
             Ok(text) => text,
