@@ -262,6 +262,43 @@ async fn rotate_reseals_with_the_newest_key_and_keeps_templates() {
     assert_eq!(again.spec.encrypted_data, out.spec.encrypted_data);
 }
 
+/// A SealedSecret for this cluster's old key B and an escrow key C: verify opens it,
+/// rotate moves only B's wrap to A and C still opens every value.
+#[tokio::test]
+async fn verify_and_rotate_with_several_recipients() {
+    let app = app_ready();
+    let items = [("k", "v"), ("l", "w")];
+    let sealed = support::sealed_for("ns", "app", &items, &["B", "C"], Scope::Strict);
+    let answer = send(&app, post("/v1/verify", json(&sealed))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = send(&app, post("/v1/rotate", json(&sealed))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let out: SealedSecret = serde_json::from_str(&answer.body).unwrap();
+    let [a, b, c] = ["A", "B", "C"].map(support::private_key);
+    for (item, plain) in items {
+        let value = &out.spec.encrypted_data[item];
+        assert_ne!(value, &sealed.spec.encrypted_data[item]);
+        for key in [&a, &c] {
+            let (opened, _) = open_value([key], value, &out.label()).unwrap();
+            assert_eq!(opened.as_slice(), plain.as_bytes());
+        }
+        assert!(open_value([&b], value, &out.label()).is_err());
+    }
+    // Now on the newest key: nothing changes.
+    let again = send(&app, post("/v1/rotate", json(&out))).await;
+    let again: SealedSecret = serde_json::from_str(&again.body).unwrap();
+    assert_eq!(again.spec.encrypted_data, out.spec.encrypted_data);
+    // Sealed for other clusters only: the usual answer.
+    let others = support::sealed_for("ns", "app", &items, &["C", "D"], Scope::Strict);
+    let answer = send(&app, post("/v1/verify", json(&others))).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+    assert!(
+        answer.body.starts_with("no key could decrypt secret"),
+        "{}",
+        answer.body
+    );
+}
+
 #[tokio::test]
 async fn rotate_takes_the_scope_from_the_object_not_the_template() {
     // CVE-2026-22728: a cluster-wide annotation in the template must not widen the

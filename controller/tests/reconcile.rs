@@ -121,6 +121,34 @@ async fn creates_the_secret_with_status_event_and_owner() {
     );
 }
 
+/// A SealedSecret for three keys, one of them this controller's: opened with one RSA
+/// decryption per value, and the status names the key that opened it.
+#[tokio::test]
+async fn several_recipients_open_with_the_key_held() {
+    let fake = FakeApi::new();
+    let obj = support::sealed_for(
+        "ns",
+        "db",
+        &[("password", "s3cr3t")],
+        &["C", "B", "D"],
+        Scope::Strict,
+    );
+    fake.put_sealed(&obj);
+    let ctx = fake.context(registry(&["A", "B"]));
+    assert_eq!(
+        run(&fake, &ctx, "ns", "db").await,
+        Ok(Action::await_change())
+    );
+    let secret = fake.secret("ns", "db").expect("Secret created");
+    assert_eq!(data(&secret, "password"), "s3cr3t");
+    let stored = fake.sealed("ns", "db");
+    let status = stored.status.as_ref().expect("status");
+    assert_eq!(
+        status.key_fingerprint.as_deref(),
+        Some(fingerprint("B").as_str())
+    );
+}
+
 #[tokio::test]
 async fn second_reconcile_writes_nothing() {
     let fake = FakeApi::new();

@@ -37,8 +37,18 @@ pub fn fingerprint(which: &str) -> String {
         .to_owned()
 }
 
+/// Where the files of test key `which` are: upstream's A and B, or the 2048-bit C, D
+/// and E of testdata/multi-recipient.
+fn key_file(which: &str, ext: &str) -> PathBuf {
+    match which {
+        "A" | "B" => vectors().join(format!("keys/{which}.{ext}")),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../testdata/multi-recipient/{which}.{ext}")),
+    }
+}
+
 pub fn public_key(which: &str) -> RsaPublicKey {
-    let pem = std::fs::read(vectors().join(format!("keys/{which}.tls.crt"))).expect("cert");
+    let pem = std::fs::read(key_file(which, "tls.crt")).expect("cert");
     Certificate::from_pem(&pem)
         .expect("certificate")
         .public_key()
@@ -46,7 +56,7 @@ pub fn public_key(which: &str) -> RsaPublicKey {
 }
 
 pub fn private_key(which: &str) -> sealed_common::RsaPrivateKey {
-    let pem = std::fs::read(vectors().join(format!("keys/{which}.tls.key"))).expect("key");
+    let pem = std::fs::read(key_file(which, "tls.key")).expect("key");
     sealed_common::keys::parse_private_key_pem(&pem).expect("private key")
 }
 
@@ -71,13 +81,26 @@ pub fn sealed_with_scope(
     key: &str,
     scope: Scope,
 ) -> SealedSecret {
-    let pk = public_key(key);
+    sealed_for(ns, name, items, &[key], scope)
+}
+
+/// A SealedSecret `ns/name` whose items are sealed for every key of `keys` (one key:
+/// upstream's layout).
+pub fn sealed_for(
+    ns: &str,
+    name: &str,
+    items: &[(&str, &str)],
+    keys: &[&str],
+    scope: Scope,
+) -> SealedSecret {
+    let public: Vec<RsaPublicKey> = keys.iter().map(|k| public_key(k)).collect();
+    let public: Vec<&RsaPublicKey> = public.iter().collect();
     let label = scope.label(ns, name);
     let encrypted: BTreeMap<String, String> = items
         .iter()
         .map(|(k, v)| {
-            let sealed =
-                sealed_common::crypto::seal_value(&pk, v.as_bytes(), &label).expect("seal");
+            let sealed = sealed_common::recipients::seal_value_for(&public, v.as_bytes(), &label)
+                .expect("seal");
             (k.to_string(), sealed)
         })
         .collect();
