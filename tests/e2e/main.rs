@@ -14,6 +14,7 @@ mod keys;
 mod kubeseal_cli;
 mod lifecycle;
 mod ownership;
+mod recipients;
 mod resilience;
 mod runbook_restore;
 mod runbook_rotation;
