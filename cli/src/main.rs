@@ -58,7 +58,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let resealer = match tree::Offline::from_flags(offline, &connection)? {
                 Some(offline) => tree::Resealer::Offline(offline),
-                None => tree::Resealer::Online(connection),
+                None => tree::Resealer::Online(Box::new(connection)),
             };
             return tree::run(&args.paths, args.dry_run, !args.no_progress, resealer);
         }

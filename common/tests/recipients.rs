@@ -61,8 +61,11 @@ fn public(name: &str) -> &'static RsaPublicKey {
     keys()[name].1.public_key()
 }
 
-/// The wraps (key id, RSA ciphertext) and the payload of a several-recipient value.
-fn parts(value: &str) -> (Vec<([u8; 32], Vec<u8>)>, Vec<u8>) {
+/// One wrap: the key id and the RSA ciphertext.
+type Wrap = ([u8; 32], Vec<u8>);
+
+/// The wraps and the payload of a several-recipient value.
+fn parts(value: &str) -> (Vec<Wrap>, Vec<u8>) {
     let data = decode_base64(value).unwrap();
     let parsed = envelope::parse(&data).unwrap();
     assert!(parsed.several);

@@ -9,6 +9,7 @@
 
 mod failures;
 mod ha;
+mod helm_chart;
 mod http_api;
 mod keys;
 mod kubeseal_cli;

@@ -32,7 +32,7 @@ use walk::Entry;
 /// Who seals the files again.
 pub enum Resealer {
     /// The controller's `/v1/rotate`, connected on the first file with SealedSecrets.
-    Online(Connection),
+    Online(Box<Connection>),
     /// Keys and certificates from the command line.
     Offline(Offline),
 }
