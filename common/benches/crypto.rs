@@ -21,6 +21,7 @@ use sealed_common::keys::{
     Certificate, CertificateSpec, generate_key_pair, parse_private_key_pem,
     private_key_to_pkcs1_pem,
 };
+use sealed_common::recipients::seal_value_for;
 use sealed_common::seal::{SealOptions, seal_secret};
 use sealed_common::secret::PlainSecret;
 use sealed_common::unseal::{UnsealOptions, unseal};
@@ -187,7 +188,28 @@ fn bench_unseal_item(c: &mut Criterion) {
             b.iter(|| open_value(keys.iter().copied(), black_box(sealed()), LABEL).expect("open"));
         });
     }
+    // Sealed for two other clusters' keys (testdata/multi-recipient C and D) and A, held
+    // last of 12: each wrap names its key, so still one RSA decryption.
+    g.bench_function("3_recipients_12_keys_right_last", |b| {
+        let keys = twelve_keys(false);
+        let (c, d) = (multi_recipient_cert("C"), multi_recipient_cert("D"));
+        let recipients = [
+            c.public_key(),
+            d.public_key(),
+            fixtures().cert_a.public_key(),
+        ];
+        let value = seal_value_for(&recipients, SMALL, LABEL).expect("seal");
+        let (_, index) = open_value(keys.iter().copied(), &value, LABEL).expect("open");
+        assert_eq!(index, 11);
+        b.iter(|| open_value(keys.iter().copied(), black_box(&value), LABEL).expect("open"));
+    });
     g.finish();
+}
+
+fn multi_recipient_cert(name: &str) -> Certificate {
+    let path = repo_root().join(format!("testdata/multi-recipient/{name}.tls.crt"));
+    let pem = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Certificate::from_pem(&pem).expect("certificate")
 }
 
 fn bench_seal_item(c: &mut Criterion) {
@@ -198,6 +220,11 @@ fn bench_seal_item(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("small", |b| {
         b.iter(|| seal_value(key, black_box(SMALL), LABEL).expect("seal"));
+    });
+    g.bench_function("small_3_recipients", |b| {
+        let (c, d) = (multi_recipient_cert("C"), multi_recipient_cert("D"));
+        let recipients = [key, c.public_key(), d.public_key()];
+        b.iter(|| seal_value_for(&recipients, black_box(SMALL), LABEL).expect("seal"));
     });
     for (id, len) in [("64KiB", 64 << 10), ("1MiB", 1 << 20)] {
         // AES-GCM cost does not depend on the bytes.

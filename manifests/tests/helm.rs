@@ -751,12 +751,16 @@ fn missing_helm_python_says_how_to_install_it() {
         "{stderr}"
     );
     assert!(
-        read(".ci/run").contains(&format!(
-            "pip install --quiet --disable-pip-version-check {}",
-            sealed_manifests::HELM_PYTHON_PACKAGE
-        )),
-        ".ci/run does not install {}",
+        read("requirements-test.txt")
+            .lines()
+            .any(|l| l.trim() == sealed_manifests::HELM_PYTHON_PACKAGE),
+        "requirements-test.txt does not pin {}",
         sealed_manifests::HELM_PYTHON_PACKAGE
+    );
+    assert!(
+        read(".ci/run")
+            .contains("pip install --quiet --disable-pip-version-check -r requirements-test.txt"),
+        ".ci/run does not install requirements-test.txt"
     );
 }
 
